@@ -1,0 +1,75 @@
+# tunterm — see README.md. Everything here runs as root on Debian 12.
+GO       ?= go
+PY       ?= /usr/bin/python3
+BIN      := bin
+PKGS     := ./...
+# Dataplane packages run under the race detector too.
+RACE_PKGS := ./dataplane/... ./control/...
+FUZZTIME ?= 5s
+
+.PHONY: all build run demo test deps unit race fuzz vet bench bench-dataplane clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/tunterm ./cmd/tunterm
+
+# `make run`: build and show the dataplane working. Until the live netns lab
+# lands, this replays the shipped demo captures (two APs, both directions,
+# a few attacks) through the same pipeline the daemon runs.
+run: build
+	@echo "== tunterm replay on testdata/demo (AP -> corporate and corporate -> AP) =="
+	@mkdir -p $(BIN)/demo
+	$(BIN)/tunterm replay -v --config testdata/demo/tunterm.yaml \
+	  --downstream-in testdata/demo/downstream-in.pcap --upstream-in testdata/demo/upstream-in.pcap \
+	  --upstream-out $(BIN)/demo/upstream-out.pcap --downstream-out $(BIN)/demo/downstream-out.pcap \
+	  --drops $(BIN)/demo/drops.pcapng
+	@echo
+	@echo "== outputs in $(BIN)/demo/ =="
+	@if command -v tshark >/dev/null; then \
+	  echo "-- upstream-out.pcap (frames sent to the corporate trunk):"; \
+	  tshark -r $(BIN)/demo/upstream-out.pcap 2>/dev/null | sed 's/^/   /'; \
+	  echo "-- downstream-out.pcap (ESP sent to the APs):"; \
+	  tshark -r $(BIN)/demo/downstream-out.pcap 2>/dev/null | sed 's/^/   /'; \
+	  echo "-- drops.pcapng (interface = direction:reason):"; \
+	  tshark -r $(BIN)/demo/drops.pcapng -T fields -e frame.number -e frame.interface_name -e _ws.col.Info 2>/dev/null | sed 's/^/   /'; \
+	else echo "(install tshark to see the outputs dissected: make deps)"; fi
+
+# Packages the tests need (Debian 12). Idempotent and quiet when present.
+deps:
+	@if ! command -v tshark >/dev/null || ! $(PY) -c 'import scapy' 2>/dev/null; then \
+	  echo "installing test dependencies (tshark, python3-scapy)"; \
+	  apt-get update -qq && \
+	  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark python3-scapy >/dev/null; \
+	fi
+	$(GO) mod download
+
+vet:
+	$(GO) vet $(PKGS)
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+unit:
+	$(GO) test -count=1 $(PKGS)
+
+race:
+	$(GO) test -count=1 -race $(RACE_PKGS)
+
+# Every fuzz target, briefly. Go runs one -fuzz target per invocation.
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; done
+
+test: deps vet unit race fuzz
+	@echo "make test: all passed"
+
+# Benchmarks (never timed tests). Figures are recorded in docs/performance.md.
+bench: bench-dataplane
+
+bench-dataplane:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 20000x ./dataplane/pipeline/ ./dataplane/esp/ | tee $(BIN)/bench-dataplane.txt
+
+clean:
+	rm -rf $(BIN)

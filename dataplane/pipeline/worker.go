@@ -1,0 +1,625 @@
+package pipeline
+
+import (
+	"crypto/subtle"
+	"encoding/binary"
+	"net/netip"
+	"time"
+
+	"github.com/tunterm/tunterm/dataplane/bridge"
+	"github.com/tunterm/tunterm/dataplane/hdr"
+	"github.com/tunterm/tunterm/dataplane/port"
+	"github.com/tunterm/tunterm/dataplane/stats"
+	"github.com/tunterm/tunterm/dataplane/table"
+)
+
+// Worker runs both directions of the pipeline, run to completion, over
+// batches. A Worker and everything it holds (ports, pool, batches, counters)
+// is owned by one goroutine; only Counters and the Taps may be read or set
+// from elsewhere.
+type Worker struct {
+	ID     int
+	tables *table.Store
+	fdb    *bridge.FDB
+	pool   *port.Pool
+	down   port.Port
+	up     port.Port
+
+	// Counters are this worker's totals (flushed once per batch).
+	Counters stats.Counters
+	// Taps are optional observers, loaded once per batch.
+	Taps Taps
+
+	rx     port.Batch
+	txDown port.Batch
+	txUp   port.Batch
+	tally  stats.Batch
+	now    uint32 // coarse seconds for FDB aging
+	ipID   uint16
+	clock  func() time.Time
+	// cur is the frame being processed, for taps and traces.
+	cur struct {
+		dir      stats.Dir
+		index    int
+		outs     int
+		off, len int // the received frame's span, for the drop tap
+	}
+}
+
+// Config wires a worker.
+type Config struct {
+	ID     int
+	Tables *table.Store
+	FDB    *bridge.FDB
+	Pool   *port.Pool
+	Down   port.Port
+	Up     port.Port
+	// Clock returns the current time; nil means time.Now. Offline replay
+	// sets it to the capture's timestamps so aging follows the capture.
+	Clock func() time.Time
+}
+
+// NewWorker returns a worker for cfg.
+func NewWorker(cfg Config) *Worker {
+	w := &Worker{ID: cfg.ID, tables: cfg.Tables, fdb: cfg.FDB, pool: cfg.Pool,
+		down: cfg.Down, up: cfg.Up, clock: cfg.Clock}
+	if w.clock == nil {
+		w.clock = time.Now
+	}
+	return w
+}
+
+// Poll receives one batch from each port, processes it and transmits the
+// results. It returns the number of frames received.
+func (w *Worker) Poll() int {
+	n := 0
+	if w.down.Receive(&w.rx) > 0 {
+		n += w.rx.N
+		w.Process(stats.FromDown, &w.rx)
+	}
+	if w.up.Receive(&w.rx) > 0 {
+		n += w.rx.N
+		w.Process(stats.FromUp, &w.rx)
+	}
+	return n
+}
+
+// Process runs the pipeline for one batch received in direction dir, flushes
+// the transmit batches and the counters, and empties in. Every frame of in
+// ends up transmitted or back in the pool.
+func (w *Worker) Process(dir stats.Dir, in *port.Batch) {
+	t := w.tables.Load()
+	taps := w.Taps.load()
+	w.now = uint32(w.clock().Unix())
+	w.cur.dir = dir
+	for i := range in.Frames() {
+		f := &in.F[i]
+		w.tally.RxPkts[dir]++
+		w.tally.RxBytes[dir] += uint64(f.Len)
+		w.cur.index, w.cur.outs = i, 0
+		w.cur.off, w.cur.len = f.Off, f.Len
+		var r stats.Reason
+		if t == nil {
+			r = stats.NoTable
+		} else if dir == stats.FromDown {
+			r = w.fromDown(t, f, taps)
+		} else {
+			r = w.fromUp(t, f, taps)
+		}
+		if r != stats.OK {
+			// Show the frame as received (decrypted in place if it got
+			// that far) rather than what is left of it.
+			f.Off, f.Len = w.cur.off, w.cur.len
+			w.drop(f, r, taps)
+		}
+		if taps.Trace != nil {
+			taps.Trace(dir, i, r, w.cur.outs)
+		}
+	}
+	in.N = 0
+	w.flush(taps)
+}
+
+// drop accounts for f and returns its chunk to the pool.
+func (w *Worker) drop(f *port.Frame, r stats.Reason, taps *tapSet) {
+	w.tally.Drops[w.cur.dir][r]++
+	if taps.Drop != nil {
+		taps.Drop(w.cur.dir, f.Bytes(), f.TS, r)
+	}
+	w.pool.Put(f)
+}
+
+// flush transmits pending frames and publishes the batch's counters.
+func (w *Worker) flush(taps *tapSet) {
+	if w.txUp.N > 0 {
+		w.transmit(w.up, &w.txUp, stats.FromDown, taps)
+	}
+	if w.txDown.N > 0 {
+		w.transmit(w.down, &w.txDown, stats.FromUp, taps)
+	}
+	w.Counters.Flush(&w.tally)
+}
+
+func (w *Worker) transmit(p port.Port, b *port.Batch, dir stats.Dir, taps *tapSet) {
+	n := b.N
+	for i := range b.Frames() {
+		w.tally.TxBytes[dir] += uint64(b.F[i].Len)
+		if taps.TX != nil {
+			taps.TX(dir, b.F[i].Bytes(), b.F[i].TS)
+		}
+	}
+	sent := p.Transmit(b)
+	w.tally.TxPkts[dir] += uint64(sent)
+	w.tally.Drops[dir][stats.TxFull] += uint64(n - sent)
+}
+
+// toUp queues f for the upstream port.
+func (w *Worker) toUp(f *port.Frame, taps *tapSet) {
+	if w.txUp.Full() {
+		w.transmit(w.up, &w.txUp, stats.FromDown, taps)
+	}
+	w.txUp.Add(*f)
+	w.cur.outs++
+}
+
+// toDown queues f for the downstream port.
+func (w *Worker) toDown(f *port.Frame, taps *tapSet) {
+	if w.txDown.Full() {
+		w.transmit(w.down, &w.txDown, stats.FromUp, taps)
+	}
+	w.txDown.Add(*f)
+	w.cur.outs++
+}
+
+// addrFrom converts 4 or 16 address bytes without allocating.
+func addrFrom(b []byte) netip.Addr {
+	if len(b) == 4 {
+		return netip.AddrFrom4([4]byte(b))
+	}
+	return netip.AddrFrom16([16]byte(b))
+}
+
+// fromDown handles a frame received from the APs' side: outer IP, optional
+// ESP (plain or in UDP 4500), L2TPv3 over IP or UDP, then the bridge.
+func (w *Worker) fromDown(t *table.Tables, f *port.Frame, taps *tapSet) stats.Reason {
+	b := f.Bytes()
+	eth, ok := hdr.ParseEth(b)
+	if !ok {
+		return stats.Malformed
+	}
+	srcMAC := hdr.MACUint64(hdr.Src(b))
+	var (
+		proto   uint8
+		src     netip.Addr
+		payOff  int // offset of the IP payload from f.Off
+		payEnd  int
+		ipStart = eth.HdrLen
+	)
+	switch eth.EtherType {
+	case hdr.EtherTypeIPv4:
+		ip := hdr.IPv4(b[ipStart:])
+		if !ip.Valid() {
+			return stats.Malformed
+		}
+		if !t.Local.Addr.Is4() || [4]byte(ip.Dst()) != t.Local.Addr.As4() {
+			return stats.NotForUs
+		}
+		if ip.IsFragment() {
+			return stats.Fragment
+		}
+		proto, src = ip.Protocol(), addrFrom(ip.Src())
+		payOff, payEnd = ipStart+ip.HeaderLen(), ipStart+ip.TotalLen()
+	case hdr.EtherTypeIPv6:
+		ip := hdr.IPv6(b[ipStart:])
+		if !ip.Valid() {
+			return stats.Malformed
+		}
+		if !t.Local.Addr.Is6() || [16]byte(ip.Dst()) != t.Local.Addr.As16() {
+			return stats.NotForUs
+		}
+		p, off, frag, ok := ip.UpperLayer()
+		if !ok {
+			return stats.Malformed
+		}
+		if frag {
+			return stats.Fragment
+		}
+		proto, src = p, addrFrom(ip.Src())
+		payOff, payEnd = ipStart+off, ipStart+hdr.IPv6Len+ip.PayloadLen()
+	default:
+		return stats.PuntHost
+	}
+	// Trim link-layer padding and the headers in front of the IP payload.
+	f.Len = payEnd
+	f.Pull(payOff)
+	pay := f.Bytes()
+	switch proto {
+	case hdr.ProtoESP:
+		return w.esp(t, f, src, srcMAC, 0, taps)
+	case hdr.ProtoUDP:
+		u := hdr.UDP(pay)
+		if !u.Valid() {
+			return stats.Malformed
+		}
+		switch u.DstPort() {
+		case hdr.PortIKENATT:
+			p := u.Payload()
+			if len(p) == 1 && p[0] == 0xff {
+				return stats.PuntIKE // NAT-keepalive (RFC 3948 §2.3)
+			}
+			if len(p) >= hdr.NonESPMarker && binary.BigEndian.Uint32(p) == 0 {
+				return stats.PuntIKE // non-ESP marker: IKE (RFC 3948 §2.2)
+			}
+			f.Len = u.Length()
+			f.Pull(hdr.UDPLen)
+			return w.esp(t, f, src, srcMAC, u.SrcPort(), taps)
+		case hdr.PortIKE:
+			return stats.PuntIKE
+		case hdr.PortL2TP:
+			f.Len = u.Length()
+			f.Pull(hdr.UDPLen)
+			return w.l2tpUDP(t, f, src, srcMAC, nil, taps)
+		}
+		return stats.PuntHost
+	case hdr.ProtoL2TP:
+		return w.l2tpIP(t, f, src, srcMAC, nil, taps)
+	}
+	return stats.PuntHost
+}
+
+// esp decrypts the ESP packet that is f's whole content (from the ESP header
+// to the end of the ICV). natPort is the UDP source port for ESP-in-UDP, 0
+// for plain ESP.
+func (w *Worker) esp(t *table.Tables, f *port.Frame, src netip.Addr, srcMAC uint64, natPort uint16, taps *tapSet) stats.Reason {
+	e := hdr.ESP(f.Bytes())
+	if !e.Valid() {
+		return stats.Malformed
+	}
+	sa := t.InSA[e.SPI()]
+	if sa == nil {
+		return stats.NoSA
+	}
+	if src != sa.Peer.Addr {
+		return stats.SAPeer
+	}
+	payload, next, r := sa.ESP.Open(f.Bytes())
+	if r != stats.OK {
+		return r
+	}
+	// Authenticated: the peer's NAT mapping and next hop are now trustworthy.
+	ps := sa.Peer.St
+	if natPort != 0 && ps.NATPort.Load() != uint32(natPort) {
+		ps.NATPort.Store(uint32(natPort))
+	}
+	if ps.NextHop.Load() != srcMAC {
+		ps.NextHop.Store(srcMAC)
+	}
+	// Re-point f at the decrypted payload, which aliases f.Buf: its offset
+	// in the chunk follows from the capacities.
+	off := cap(f.Buf) - cap(payload)
+	if off < f.Off || off+len(payload) > f.Off+f.Len {
+		return stats.Malformed // not a subslice of the frame: cannot happen
+	}
+	f.Off, f.Len = off, len(payload)
+
+	l2tpSrc := src
+	if sa.Mode == table.ModeTunnel {
+		// Tunnel mode: an inner IP header addressed to us carries L2TPv3.
+		b := f.Bytes()
+		switch next {
+		case hdr.ProtoIPIP:
+			ip := hdr.IPv4(b)
+			if !ip.Valid() || ip.IsFragment() {
+				return stats.Malformed
+			}
+			if !sa.InnerLocal.Is4() || [4]byte(ip.Dst()) != sa.InnerLocal.As4() {
+				return stats.NotForUs
+			}
+			next, l2tpSrc = ip.Protocol(), addrFrom(ip.Src())
+			f.Len = ip.TotalLen()
+			f.Pull(ip.HeaderLen())
+		case hdr.ProtoIPv6:
+			ip := hdr.IPv6(b)
+			if !ip.Valid() {
+				return stats.Malformed
+			}
+			if !sa.InnerLocal.Is6() || [16]byte(ip.Dst()) != sa.InnerLocal.As16() {
+				return stats.NotForUs
+			}
+			p, off, frag, ok := ip.UpperLayer()
+			if !ok || frag {
+				return stats.Malformed
+			}
+			next, l2tpSrc = p, addrFrom(ip.Src())
+			f.Len = hdr.IPv6Len + ip.PayloadLen()
+			f.Pull(off)
+		default:
+			return stats.BadNext
+		}
+	}
+	switch next {
+	case hdr.ProtoL2TP:
+		return w.l2tpIP(t, f, l2tpSrc, srcMAC, sa, taps)
+	case hdr.ProtoUDP:
+		u := hdr.UDP(f.Bytes())
+		if !u.Valid() {
+			return stats.Malformed
+		}
+		if u.DstPort() != hdr.PortL2TP {
+			return stats.BadNext
+		}
+		f.Len = u.Length()
+		f.Pull(hdr.UDPLen)
+		return w.l2tpUDP(t, f, l2tpSrc, srcMAC, sa, taps)
+	}
+	return stats.BadNext
+}
+
+// l2tpIP handles an L2TPv3-over-IP payload (RFC 3931 §4.1.1).
+func (w *Worker) l2tpIP(t *table.Tables, f *port.Frame, src netip.Addr, srcMAC uint64, sa *table.SA, taps *tapSet) stats.Reason {
+	sid, ok := hdr.L2TPIPSession(f.Bytes())
+	if !ok {
+		return stats.Malformed
+	}
+	if sid == 0 {
+		return stats.PuntL2TP
+	}
+	s := t.Sessions[sid]
+	if s == nil || s.Tunnel.Proto != table.ProtoIP {
+		return stats.NoSession
+	}
+	f.Pull(hdr.L2TPIPHdrLen)
+	return w.session(t, s, f, src, srcMAC, sa, taps)
+}
+
+// l2tpUDP handles an L2TPv3-over-UDP payload (RFC 3931 §4.1.2.1).
+func (w *Worker) l2tpUDP(t *table.Tables, f *port.Frame, src netip.Addr, srcMAC uint64, sa *table.SA, taps *tapSet) stats.Reason {
+	sid, control, ver, ok := hdr.L2TPUDPHeader(f.Bytes())
+	if !ok {
+		return stats.Malformed
+	}
+	if control {
+		return stats.PuntL2TP
+	}
+	if ver != hdr.L2TPVersion3 {
+		return stats.BadVersion
+	}
+	s := t.Sessions[sid]
+	if s == nil || s.Tunnel.Proto != table.ProtoUDP {
+		return stats.NoSession
+	}
+	f.Pull(hdr.L2TPUDPHdrLen)
+	return w.session(t, s, f, src, srcMAC, sa, taps)
+}
+
+// session checks the cookie, the peer and the SA of a session's data
+// message whose cookie starts at f, strips the L2TPv3 remainder and bridges
+// the inner Ethernet frame.
+func (w *Worker) session(t *table.Tables, s *table.Session, f *port.Frame, src netip.Addr, srcMAC uint64, sa *table.SA, taps *tapSet) stats.Reason {
+	b := f.Bytes()
+	n := len(s.LocalCookie)
+	if s.Sublayer {
+		n += hdr.L2TPSublayerLen
+	}
+	if len(b) < n+hdr.EthLen {
+		return stats.Malformed
+	}
+	if subtle.ConstantTimeCompare(b[:len(s.LocalCookie)], s.LocalCookie) != 1 {
+		return stats.CookieMismatch
+	}
+	if src != s.L2TPAddr {
+		return stats.PeerMismatch
+	}
+	if sa == nil {
+		if s.Tunnel.IPsec {
+			return stats.IPsecRequire
+		}
+		if s.Peer.St.NextHop.Load() != srcMAC {
+			s.Peer.St.NextHop.Store(srcMAC)
+		}
+	} else if sa.Peer != s.Peer {
+		return stats.WrongSA
+	}
+	f.Pull(n)
+	st := s.St
+	st.RxPackets.Store(st.RxPackets.Load() + 1)
+	st.RxBytes.Store(st.RxBytes.Load() + uint64(f.Len))
+	return w.bridgeFromSession(t, s, f, taps)
+}
+
+// vlanOf returns the VLAN a session frame belongs to and whether it is
+// tagged (VID 0 priority tags count as untagged).
+func vlanOf(e *hdr.Eth, native uint16) (uint16, bool) {
+	if e.Tags > 0 && e.VLAN != 0 {
+		return e.VLAN, true
+	}
+	return native, false
+}
+
+// bridgeFromSession admits, learns and forwards an inner frame from session s.
+func (w *Worker) bridgeFromSession(t *table.Tables, s *table.Session, f *port.Frame, taps *tapSet) stats.Reason {
+	b := f.Bytes()
+	e, ok := hdr.ParseEth(b)
+	if !ok {
+		return stats.Malformed
+	}
+	vlan, tagged := vlanOf(&e, s.Tunnel.Native)
+	if !s.Tunnel.VLANs.Has(vlan) {
+		return stats.VLANNotAllowed
+	}
+	srcMAC := hdr.Src(b)
+	if hdr.IsMulticastMAC(srcMAC) || hdr.IsZeroMAC(srcMAC) {
+		return stats.BadSrcMAC
+	}
+	me := bridge.SessionOwner(s.Index, s.Gen)
+	if r := w.learn(t, bridge.MakeKey(vlan, srcMAC), me, s.MaxMACs); r != stats.OK {
+		return r
+	}
+	if e.Tags > 0 && !tagged {
+		hdr.SetVLAN(b, vlan) // priority-tagged (VID 0): give it the native VLAN
+		tagged = true
+	}
+	if e.Tags > 0 && !tagged {
+		hdr.SetVLAN(b, vlan) // priority-tagged (VID 0): give it the native VLAN
+		tagged = true
+	}
+	dst := hdr.Dst(b)
+	if !hdr.IsMulticastMAC(dst) {
+		if o, hit := w.fdb.Lookup(bridge.MakeKey(vlan, dst)); hit {
+			if o.IsUpstream() {
+				return w.sendUp(t, f, vlan, tagged, taps)
+			}
+			if o == me {
+				return stats.NoMember
+			}
+			if !t.Local.Hairpin {
+				return stats.Hairpin
+			}
+			idx, gen, _ := o.Session()
+			d := t.Session(idx, gen)
+			if d == nil {
+				return w.flood(t, f, vlan, tagged, s, true, taps)
+			}
+			return w.toSession(t, d, f, vlan, tagged, taps)
+		}
+	}
+	return w.flood(t, f, vlan, tagged, s, true, taps)
+}
+
+// learn applies the learning policy (bridge.FDB.LearnPolicy) for a frame
+// from owner me: lock-free refresh, MAC-move protection, the MAC limit.
+func (w *Worker) learn(t *table.Tables, k bridge.Key, me bridge.Owner, limit uint32) stats.Reason {
+	_, res := w.fdb.LearnPolicy(k, me, w.now, limit, t)
+	switch res {
+	case bridge.Added:
+		w.tally.Learned++
+	case bridge.Moved:
+		w.tally.Moves++
+	case bridge.Full:
+		w.tally.FDBFull++
+	case bridge.MoveDenied:
+		return stats.MACMove
+	case bridge.LimitReached:
+		return stats.MACLimit
+	}
+	return stats.OK
+}
+
+// sendUp transmits an inner frame of VLAN vlan on the upstream port, tagged
+// on a trunk or untagged on an access port.
+func (w *Worker) sendUp(t *table.Tables, f *port.Frame, vlan uint16, tagged bool, taps *tapSet) stats.Reason {
+	if av := t.Local.UpstreamVLAN; av > 0 {
+		if vlan != av {
+			return stats.VLANNotAllowed
+		}
+		if tagged {
+			f.Off = hdr.RemoveVLAN(f.Buf, f.Off)
+			f.Len -= hdr.VLANLen
+		}
+	} else if !tagged {
+		if f.Off < hdr.VLANLen {
+			return stats.Malformed
+		}
+		f.Off = hdr.InsertVLAN(f.Buf, f.Off, vlan)
+		f.Len += hdr.VLANLen
+	}
+	w.toUp(f, taps)
+	return stats.OK
+}
+
+// flood replicates a broadcast, multicast or unknown-unicast frame: to the
+// upstream port (when it came from a session) and to every session of the
+// VLAN other than src (sessions only when it came from upstream, or when
+// hairpinning is on). f itself is used for the last copy.
+func (w *Worker) flood(t *table.Tables, f *port.Frame, vlan uint16, tagged bool, src *table.Session, fromSession bool, taps *tapSet) stats.Reason {
+	var members []*table.Session
+	if !fromSession || t.Local.Hairpin {
+		members = t.Members[vlan&0xfff]
+	}
+	// Count the destinations first so the original frame serves the last.
+	outs := 0
+	for _, m := range members {
+		if m != src {
+			outs++
+		}
+	}
+	if fromSession {
+		outs++
+	}
+	if outs == 0 {
+		return stats.NoMember
+	}
+	for _, m := range members {
+		if m == src {
+			continue
+		}
+		outs--
+		if outs == 0 {
+			return w.toSession(t, m, f, vlan, tagged, taps)
+		}
+		c, ok := w.pool.Get()
+		if !ok {
+			w.tally.Drops[w.cur.dir][stats.NoBuffer]++
+			continue
+		}
+		c.Off, c.Len, c.TS = f.Off, f.Len, f.TS
+		copy(c.Bytes(), f.Bytes())
+		w.tally.Flooded++
+		if r := w.toSession(t, m, &c, vlan, tagged, taps); r != stats.OK {
+			w.drop(&c, r, taps)
+		}
+	}
+	return w.sendUp(t, f, vlan, tagged, taps)
+}
+
+// fromUp handles a frame from the corporate trunk.
+func (w *Worker) fromUp(t *table.Tables, f *port.Frame, taps *tapSet) stats.Reason {
+	b := f.Bytes()
+	e, ok := hdr.ParseEth(b)
+	if !ok {
+		return stats.Malformed
+	}
+	dst, srcMAC := hdr.Dst(b), hdr.Src(b)
+	if hdr.IsLinkLocalControl(dst) {
+		return stats.PuntLink
+	}
+	var vlan uint16
+	tagged := e.Tags > 0
+	if av := t.Local.UpstreamVLAN; av > 0 {
+		if tagged && e.VLAN != 0 {
+			return stats.VLANNotAllowed
+		}
+		if tagged { // priority tag on an access port: drop the tag
+			f.Off = hdr.RemoveVLAN(f.Buf, f.Off)
+			f.Len -= hdr.VLANLen
+			b = f.Bytes()
+			dst, srcMAC = hdr.Dst(b), hdr.Src(b)
+			tagged = false
+		}
+		vlan = av
+	} else {
+		if !tagged || e.VLAN == 0 {
+			return stats.VLANNotAllowed
+		}
+		vlan = e.VLAN
+	}
+	if !t.VLANs.Has(vlan) {
+		return stats.VLANNotAllowed
+	}
+	if hdr.IsMulticastMAC(srcMAC) || hdr.IsZeroMAC(srcMAC) {
+		return stats.BadSrcMAC
+	}
+	w.learn(t, bridge.MakeKey(vlan, srcMAC), bridge.Upstream, 0)
+	if !hdr.IsMulticastMAC(dst) {
+		if o, hit := w.fdb.Lookup(bridge.MakeKey(vlan, dst)); hit {
+			if o.IsUpstream() {
+				return stats.NoMember // destination is behind the port it came from
+			}
+			idx, gen, _ := o.Session()
+			if s := t.Session(idx, gen); s != nil {
+				return w.toSession(t, s, f, vlan, tagged, taps)
+			}
+		}
+	}
+	return w.flood(t, f, vlan, tagged, nil, false, taps)
+}
