@@ -49,12 +49,11 @@ const (
 	BadSrcMAC      // multicast or zero source MAC
 
 	// Transmit.
-	TooBig       // encapsulated frame would exceed the tunnel MTU
-	NoNeighbor   // no next-hop MAC for the peer
-	NoBuffer     // buffer pool exhausted (flood copy)
-	TxFull       // port transmit queue full
-	NoOutSA      // session has no outbound SA yet
-	NotDelivered // fell off the end of the pipeline (a bug if it ever counts)
+	TooBig     // encapsulated frame would exceed the tunnel MTU
+	NoNeighbor // no next-hop MAC for the peer
+	NoBuffer   // buffer pool exhausted (flood copy)
+	TxFull     // port transmit queue full
+	NoOutSA    // session has no outbound SA yet
 
 	// Not drops: handed to the kernel / control plane.
 	PuntIKE  // IKE on UDP 500 / 4500 with the non-ESP marker
@@ -96,7 +95,6 @@ var reasonNames = [NumReasons]string{
 	NoBuffer:       "no_buffer",
 	TxFull:         "tx_full",
 	NoOutSA:        "no_outbound_sa",
-	NotDelivered:   "not_delivered",
 	PuntIKE:        "punt_ike",
 	PuntL2TP:       "punt_l2tp_control",
 	PuntHost:       "punt_host",
@@ -134,7 +132,6 @@ var reasonHelp = [NumReasons]string{
 	NoBuffer:       "frame pool exhausted",
 	TxFull:         "transmit queue full",
 	NoOutSA:        "session has no outbound SA",
-	NotDelivered:   "internal: frame not forwarded and not dropped",
 	PuntIKE:        "IKE message, handled by the control plane",
 	PuntL2TP:       "L2TPv3 control message, handled by the control plane",
 	PuntHost:       "addressed to the host (ARP, ICMP, other protocols)",
