@@ -169,10 +169,15 @@ func TestZeroAllocs(t *testing.T) {
 
 // BenchmarkPipeline measures whole paths per frame on one core:
 // AP->corporate (decrypt, decapsulate, bridge) and corporate->AP (bridge,
-// encapsulate, encrypt), for each suite and inner frame size, plus the
-// plaintext path (the L2TPv3 + bridge stages without crypto). For AES-GCM it
-// also times raw crypto/cipher AES-256-GCM Open/Seal on the same number of
-// bytes and reports pipeline ÷ raw throughput.
+// encapsulate, encrypt), for each suite and inner frame size.
+//
+// Go's ns/op includes the in-memory port copying each frame into its chunk
+// (an AF_XDP port receives into UMEM without a CPU copy); the custom metric
+// pipeline_ns/pkt times Worker.Process alone, and Mpps/Gbps derive from it.
+// For AES-GCM the same run times raw crypto/cipher AES-256-GCM Open (for
+// AP->corporate) or Seal (corporate->AP) on the ESP payload's length and
+// reports raw_ns/op and ratio = raw time ÷ pipeline time (1.0 would mean the
+// pipeline costs nothing beyond the cipher).
 func BenchmarkPipeline(b *testing.B) {
 	for _, dir := range []string{"down", "up"} {
 		for _, s := range suites {
@@ -190,10 +195,14 @@ func benchPath(b *testing.B, dir string, s suite, size int) {
 	r.keep = false
 	r.w.Taps.Set(nil, nil, nil)
 	ap := apSA(b, s)
-	payload := make([]byte, size-18) // inner frame = size bytes (Eth+VLAN+IPv4+UDP header included)
+	payload := make([]byte, size)
 	// Learn ap1's client so upstream unicast has a destination.
 	r.send(stats.FromDown, apFrame(b, ap, inner(b, c1, host, 200, nil)))
-	const ring = 4096
+	uni := inner(b, host, c1, 200, payload[:size-46])
+	if len(uni) != size {
+		b.Fatalf("inner frame is %d bytes, want %d", len(uni), size)
+	}
+	const ring = 8192
 	var frames [][]byte
 	fill := func() {
 		frames = frames[:0]
@@ -201,19 +210,18 @@ func benchPath(b *testing.B, dir string, s suite, size int) {
 			frames = append(frames, apFrame(b, ap, inner(b, c1, host, 200, payload[:size-46])))
 		}
 	}
-	uni := inner(b, host, c1, 200, payload[:size-46])
-	if len(uni) != size {
-		b.Fatalf("inner frame is %d bytes, want %d", len(uni), size)
-	}
+	port, d := r.up, stats.FromUp
 	if dir == "down" {
+		port, d = r.down, stats.FromDown
 		fill()
 	}
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	b.ResetTimer()
+	var proc time.Duration
 	next := 0
-	for i := 0; i < b.N; i += port.BatchSize {
-		n := min(port.BatchSize, b.N-i)
+	for i := 0; i < b.N; i += 64 {
+		n := min(64, b.N-i)
 		if dir == "down" {
 			if next+n > ring {
 				b.StopTimer()
@@ -222,63 +230,58 @@ func benchPath(b *testing.B, dir string, s suite, size int) {
 				b.StartTimer()
 			}
 			for k := range n {
-				r.down.Inject(frames[next+k], 0)
+				port.Inject(frames[next+k], 0)
 			}
 			next += n
-			r.down.Receive(&r.rx)
-			r.w.Process(stats.FromDown, &r.rx)
 		} else {
 			for range n {
-				r.up.Inject(uni, 0)
+				port.Inject(uni, 0)
 			}
-			r.up.Receive(&r.rx)
-			r.w.Process(stats.FromUp, &r.rx)
 		}
+		port.Receive(&r.rx)
+		t0 := time.Now()
+		r.w.Process(d, &r.rx)
+		proc += time.Since(t0)
 	}
 	b.StopTimer()
-	el := b.Elapsed() // excludes the stopped refills
 	c := stats.Sum(&r.w.Counters)
-	var dropped uint64
-	for d := range stats.NumDirs {
-		for _, v := range c.Drops[d] {
-			dropped += v
+	for dd := range stats.NumDirs {
+		for reason, v := range c.Drops[dd] {
+			if v != 0 {
+				b.Fatalf("%d frames dropped (%v)", v, stats.Reason(reason))
+			}
 		}
 	}
-	if dropped != 0 {
-		b.Fatalf("%d frames dropped: %+v", dropped, c.Drops)
-	}
-	ns := float64(el.Nanoseconds()) / float64(b.N)
+	ns := float64(proc.Nanoseconds()) / float64(b.N)
+	b.ReportMetric(ns, "pipeline_ns/pkt")
 	b.ReportMetric(1e3/ns, "Mpps")
 	b.ReportMetric(float64(size)*8/ns, "Gbps")
 	if s.enc == "aes-gcm-256" {
-		// Raw AES-256-GCM on the ESP payload's length (L2TPv3 header +
-		// inner frame), same iterations.
-		n := 4 + 8 + 4 + size
-		raw := rawGCM(b.N, n, dir == "down")
-		b.ReportMetric(raw/ns, "ratio_vs_raw")
+		// The ESP payload: L2TPv3 session ID, cookie, sublayer, inner frame.
+		raw := rawGCM(max(b.N, 20000), 4+8+4+size, dir == "down")
+		b.ReportMetric(raw, "raw_ns/op")
+		b.ReportMetric(raw/ns, "ratio")
 	}
 }
 
-// rawGCM returns ns per operation of crypto/cipher AES-256-GCM Open (open)
-// or Seal on n-byte messages, in place.
+// rawGCM returns ns per call of crypto/cipher AES-256-GCM Open (open) or
+// Seal on n-byte messages with an 8-byte AAD, into a separate buffer.
 func rawGCM(iters, n int, open bool) float64 {
 	blk, _ := aes.NewCipher(make([]byte, 32))
 	g, _ := cipher.NewGCM(blk)
 	nonce := make([]byte, 12)
 	aad := make([]byte, 8)
-	buf := make([]byte, n+16)
-	ct := g.Seal(buf[:0], nonce, buf[:n], aad)
-	work := make([]byte, len(ct))
-	iters = max(iters, 1000)
+	pt := make([]byte, n)
+	ct := g.Seal(nil, nonce, pt, aad)
+	dst := make([]byte, len(ct))
 	start := time.Now()
 	for range iters {
 		if open {
-			copy(work, ct) // the pipeline pays for the frame copy into the chunk too
-			if _, err := g.Open(work[:0], nonce, work, aad); err != nil {
+			if _, err := g.Open(dst[:0], nonce, ct, aad); err != nil {
 				panic(err)
 			}
 		} else {
-			g.Seal(work[:0], nonce, work[:n], aad)
+			g.Seal(dst[:0], nonce, pt, aad)
 		}
 	}
 	return float64(time.Since(start).Nanoseconds()) / float64(iters)
