@@ -278,11 +278,5 @@ func (p *Programmer) Age(now uint32) int {
 	if t == nil {
 		return 0
 	}
-	return p.fdb.Age(now, t.Local.AgingSeconds, func(_ bridge.Key, o bridge.Owner) {
-		if idx, gen, ok := o.Session(); ok {
-			if s := t.Session(idx, gen); s != nil {
-				s.St.MACs.Add(-1)
-			}
-		}
-	})
+	return p.fdb.Age(now, t.Local.AgingSeconds, bridge.Uncount(t))
 }
