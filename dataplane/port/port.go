@@ -85,32 +85,61 @@ type Pool struct {
 }
 
 // NewPool allocates n chunks of ChunkSize bytes.
-func NewPool(n int) *Pool {
-	p := &Pool{mem: make([]byte, n*ChunkSize), free: make([]uint32, n), n: n}
+func NewPool(n int) *Pool { return NewPoolOver(make([]byte, n*ChunkSize)) }
+
+// NewPoolOver makes a pool of the chunks of mem (len(mem)/ChunkSize of them),
+// e.g. an mmap'ed AF_XDP UMEM region: chunk id starts at byte id*ChunkSize.
+func NewPoolOver(mem []byte) *Pool {
+	n := len(mem) / ChunkSize
+	p := &Pool{mem: mem[:n*ChunkSize], free: make([]uint32, n), n: n}
 	for i := range p.free {
 		p.free[i] = uint32(n - 1 - i)
 	}
 	return p
 }
 
+// Mem returns the memory the chunks live in.
+func (p *Pool) Mem() []byte { return p.mem }
+
+// Frame returns a descriptor for chunk id with the frame at byte offset off
+// of the chunk and length n: how a port turns a received descriptor (for
+// AF_XDP a UMEM address) back into a Frame. The chunk must be one the port
+// took from the pool.
+func (p *Pool) Frame(id uint32, off, n int) Frame {
+	return Frame{Buf: p.Chunk(id), Off: off, Len: n, ID: id}
+}
+
 // Get returns a fresh frame with Off = Headroom and Len = 0, or ok == false
 // when the pool is empty.
 func (p *Pool) Get() (f Frame, ok bool) {
-	k := len(p.free)
-	if k == 0 {
+	id, ok := p.GetID()
+	if !ok {
 		return f, false
 	}
-	id := p.free[k-1]
-	p.free = p.free[:k-1]
 	return Frame{Buf: p.Chunk(id), Off: Headroom, ID: id}, true
 }
 
 // Put returns a frame's chunk to the pool.
-func (p *Pool) Put(f *Frame) {
-	if int(f.ID) >= p.n || len(p.free) == p.n {
-		panic(fmt.Sprintf("port: Put of chunk %d: not from this pool or double free", f.ID))
+func (p *Pool) Put(f *Frame) { p.PutID(f.ID) }
+
+// PutID returns chunk id to the pool (e.g. from an AF_XDP completion ring).
+func (p *Pool) PutID(id uint32) {
+	if int(id) >= p.n || len(p.free) == p.n {
+		panic(fmt.Sprintf("port: Put of chunk %d: not from this pool or double free", id))
 	}
-	p.free = append(p.free, f.ID)
+	p.free = append(p.free, id)
+}
+
+// GetID takes a chunk from the pool without building a Frame (e.g. to post
+// it to an AF_XDP fill ring); ok is false when the pool is empty.
+func (p *Pool) GetID() (id uint32, ok bool) {
+	k := len(p.free)
+	if k == 0 {
+		return 0, false
+	}
+	id = p.free[k-1]
+	p.free = p.free[:k-1]
+	return id, true
 }
 
 // Chunk returns chunk id's memory.
