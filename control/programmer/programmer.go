@@ -13,6 +13,7 @@ package programmer
 import (
 	"bytes"
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"time"
 
@@ -35,6 +36,28 @@ type Programmer struct {
 	nextGen  uint32
 	next     uint32   // next never-used session index
 	free     []uint32 // reusable session indexes
+	workers  int
+}
+
+// SetWorkers sets the number of dataplane workers that own peers (default
+// 1). Call it before the first Apply; ownership must not change while
+// workers run.
+func (p *Programmer) SetWorkers(n int) {
+	if n < 1 || n > 64 {
+		panic("programmer: workers must be 1..64")
+	}
+	p.workers = n
+}
+
+// ownerOf spreads peers over workers by a hash of the name, so that a
+// peer's owner does not change when other peers come and go.
+func (p *Programmer) ownerOf(name string) int {
+	if p.workers <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return int(h.Sum32() % uint32(p.workers))
 }
 
 // New returns a programmer publishing to store and managing fdb.
@@ -118,7 +141,7 @@ func (p *Programmer) Apply(c *config.Config) (*table.Tables, error) {
 	}
 	for i, sp := range c.StaticPeers {
 		where := fmt.Sprintf("static_peers[%d] (%s)", i, sp.Name)
-		pe := &table.Peer{Name: sp.Name, Index: uint32(i), Addr: sp.Addr, St: &table.PeerState{}}
+		pe := &table.Peer{Name: sp.Name, Index: uint32(i), Addr: sp.Addr, Owner: p.ownerOf(sp.Name), St: &table.PeerState{}}
 		op := oldPeers[sp.Name]
 		if op != nil && op.Addr == sp.Addr {
 			pe.St = op.St
@@ -224,6 +247,7 @@ func (p *Programmer) Apply(c *config.Config) (*table.Tables, error) {
 		for v := uint16(1); v <= 4094; v++ {
 			if s.Tunnel.VLANs.Has(v) {
 				t.Members[v] = append(t.Members[v], s)
+				t.MemberWorkers[v] |= 1 << uint(s.Peer.Owner)
 			}
 		}
 	}

@@ -3,12 +3,14 @@ package pipeline
 import (
 	"crypto/subtle"
 	"encoding/binary"
+	"math/bits"
 	"net/netip"
 	"time"
 
 	"github.com/tunterm/tunterm/dataplane/bridge"
 	"github.com/tunterm/tunterm/dataplane/hdr"
 	"github.com/tunterm/tunterm/dataplane/port"
+	"github.com/tunterm/tunterm/dataplane/ring"
 	"github.com/tunterm/tunterm/dataplane/stats"
 	"github.com/tunterm/tunterm/dataplane/table"
 )
@@ -36,7 +38,14 @@ type Worker struct {
 	tally  stats.Batch
 	now    uint32 // coarse seconds for FDB aging
 	ipID   uint16
-	clock  func() time.Time
+
+	// Handoff to the worker that owns an SA/session (nil with one worker).
+	nw    int
+	outq  []*ring.Ring[Handoff] // to worker j; nil for ourselves
+	inq   []*ring.Ring[Handoff] // from worker j
+	stage [][]Handoff           // per destination, published once per batch
+	hbuf  [port.BatchSize]Handoff
+	clock func() time.Time
 	// cur is the frame being processed, for taps and traces.
 	cur struct {
 		dir      stats.Dir
@@ -57,6 +66,10 @@ type Config struct {
 	// Clock returns the current time; nil means time.Now. Offline replay
 	// sets it to the capture's timestamps so aging follows the capture.
 	Clock func() time.Time
+	// Mesh connects the workers of a multi-worker dataplane (nil: one
+	// worker). Down and Up may then be nil for a worker that only
+	// processes what others hand it.
+	Mesh *Mesh
 }
 
 // NewWorker returns a worker for cfg.
@@ -66,18 +79,31 @@ func NewWorker(cfg Config) *Worker {
 	if w.clock == nil {
 		w.clock = time.Now
 	}
+	w.nw = 1
+	if m := cfg.Mesh; m != nil {
+		w.nw = m.n
+		w.outq, w.inq = make([]*ring.Ring[Handoff], m.n), make([]*ring.Ring[Handoff], m.n)
+		w.stage = make([][]Handoff, m.n)
+		for j := range m.n {
+			if j != w.ID {
+				w.outq[j], w.inq[j] = m.rings[w.ID][j], m.rings[j][w.ID]
+				w.stage[j] = make([]Handoff, 0, port.BatchSize)
+			}
+		}
+	}
 	return w
 }
 
-// Poll receives one batch from each port, processes it and transmits the
-// results. It returns the number of frames received.
+// Poll processes what other workers handed over, then receives one batch
+// from each port, processes it and transmits the results. It returns the
+// number of frames handled.
 func (w *Worker) Poll() int {
-	n := 0
-	if w.down.Receive(&w.rx) > 0 {
+	n := w.Drain()
+	if w.down != nil && w.down.Receive(&w.rx) > 0 {
 		n += w.rx.N
 		w.Process(stats.FromDown, &w.rx)
 	}
-	if w.up.Receive(&w.rx) > 0 {
+	if w.up != nil && w.up.Receive(&w.rx) > 0 {
 		n += w.rx.N
 		w.Process(stats.FromUp, &w.rx)
 	}
@@ -106,18 +132,26 @@ func (w *Worker) Process(dir stats.Dir, in *port.Batch) {
 		} else {
 			r = w.fromUp(t, f, taps)
 		}
-		if r != stats.OK {
-			// Show the frame as received (decrypted in place if it got
-			// that far) rather than what is left of it.
-			f.Off, f.Len = w.cur.off, w.cur.len
-			w.drop(f, r, taps)
-		}
-		if taps.Trace != nil {
-			taps.Trace(dir, i, r, w.cur.outs)
-		}
+		w.finish(f, r, taps)
 	}
 	in.N = 0
 	w.flush(taps)
+}
+
+// finish accounts for the fate of the frame being processed.
+func (w *Worker) finish(f *port.Frame, r stats.Reason, taps *tapSet) {
+	if r != stats.OK && r != handedOff {
+		// Show the frame as received (decrypted in place if it got that
+		// far) rather than what is left of it.
+		f.Off, f.Len = w.cur.off, w.cur.len
+		w.drop(f, r, taps)
+	}
+	if taps.Trace != nil {
+		if r == handedOff {
+			r = stats.OK
+		}
+		taps.Trace(w.cur.dir, w.cur.index, r, w.cur.outs)
+	}
 }
 
 // drop accounts for f and returns its chunk to the pool.
@@ -129,8 +163,14 @@ func (w *Worker) drop(f *port.Frame, r stats.Reason, taps *tapSet) {
 	w.pool.Put(f)
 }
 
-// flush transmits pending frames and publishes the batch's counters.
+// flush transmits pending frames, publishes handoffs and the batch's
+// counters.
 func (w *Worker) flush(taps *tapSet) {
+	for j := range w.stage {
+		if len(w.stage[j]) > 0 {
+			w.publish(j, taps)
+		}
+	}
 	if w.txUp.N > 0 {
 		w.transmit(w.up, &w.txUp, stats.FromDown, taps)
 	}
@@ -282,6 +322,9 @@ func (w *Worker) esp(t *table.Tables, f *port.Frame, src netip.Addr, srcMAC uint
 	if src != sa.Peer.Addr {
 		return stats.SAPeer
 	}
+	if sa.Peer.Owner != w.ID {
+		return w.handRaw(sa.Peer.Owner, f, taps)
+	}
 	payload, next, r := sa.ESP.Open(f.Bytes())
 	if r != stats.OK {
 		return r
@@ -368,6 +411,9 @@ func (w *Worker) l2tpIP(t *table.Tables, f *port.Frame, src netip.Addr, srcMAC u
 	if s == nil || s.Tunnel.Proto != table.ProtoIP {
 		return stats.NoSession
 	}
+	if sa == nil && s.Peer.Owner != w.ID {
+		return w.handRaw(s.Peer.Owner, f, taps)
+	}
 	f.Pull(hdr.L2TPIPHdrLen)
 	return w.session(t, s, f, src, srcMAC, sa, taps)
 }
@@ -387,6 +433,9 @@ func (w *Worker) l2tpUDP(t *table.Tables, f *port.Frame, src netip.Addr, srcMAC 
 	s := t.Sessions[sid]
 	if s == nil || s.Tunnel.Proto != table.ProtoUDP {
 		return stats.NoSession
+	}
+	if sa == nil && s.Peer.Owner != w.ID {
+		return w.handRaw(s.Peer.Owner, f, taps)
 	}
 	f.Pull(hdr.L2TPUDPHdrLen)
 	return w.session(t, s, f, src, srcMAC, sa, taps)
@@ -478,12 +527,12 @@ func (w *Worker) bridgeFromSession(t *table.Tables, s *table.Session, f *port.Fr
 			idx, gen, _ := o.Session()
 			d := t.Session(idx, gen)
 			if d == nil {
-				return w.flood(t, f, vlan, tagged, s, true, taps)
+				return w.flood(t, f, vlan, tagged, s, true, false, taps)
 			}
-			return w.toSession(t, d, f, vlan, tagged, taps)
+			return w.encapFor(t, d, f, vlan, tagged, taps)
 		}
 	}
-	return w.flood(t, f, vlan, tagged, s, true, taps)
+	return w.flood(t, f, vlan, tagged, s, true, false, taps)
 }
 
 // learn applies the learning policy (bridge.FDB.LearnPolicy) for a frame
@@ -530,46 +579,88 @@ func (w *Worker) sendUp(t *table.Tables, f *port.Frame, vlan uint16, tagged bool
 // flood replicates a broadcast, multicast or unknown-unicast frame: to the
 // upstream port (when it came from a session) and to every session of the
 // VLAN other than src (sessions only when it came from upstream, or when
-// hairpinning is on). f itself is used for the last copy.
-func (w *Worker) flood(t *table.Tables, f *port.Frame, vlan uint16, tagged bool, src *table.Session, fromSession bool, taps *tapSet) stats.Reason {
+// hairpinning is on). Sessions owned by other workers are reached by
+// handing each such worker one copy to flood to its own members (local:
+// this is such a copy). f itself serves the last destination.
+func (w *Worker) flood(t *table.Tables, f *port.Frame, vlan uint16, tagged bool, src *table.Session, fromSession, local bool, taps *tapSet) stats.Reason {
 	var members []*table.Session
+	var remote uint64
 	if !fromSession || t.Local.Hairpin {
 		members = t.Members[vlan&0xfff]
+		if !local && w.nw > 1 {
+			remote = t.MemberWorkers[vlan&0xfff] &^ (1 << uint(w.ID))
+		}
 	}
-	// Count the destinations first so the original frame serves the last.
-	outs := 0
+	outs := bits.OnesCount64(remote)
 	for _, m := range members {
-		if m != src {
+		if m != src && m.Peer.Owner == w.ID {
 			outs++
 		}
 	}
-	if fromSession {
+	if fromSession && !local {
 		outs++
 	}
 	if outs == 0 {
 		return stats.NoMember
 	}
+	var srcIdx, srcGen uint32
+	if src != nil {
+		srcIdx, srcGen = src.Index, src.Gen
+	}
+	for j := 0; remote != 0; j++ {
+		if remote&(1<<uint(j)) == 0 {
+			continue
+		}
+		remote &^= 1 << uint(j)
+		h := Handoff{Kind: hoFlood, Dir: w.cur.dir, VLAN: vlan, Tagged: tagged, Sess: srcIdx, Gen: srcGen}
+		outs--
+		if outs == 0 {
+			h.F = *f
+			w.handoff(j, &h, taps)
+			return handedOff
+		}
+		if c, ok := w.copyOf(f); ok {
+			h.F = c
+			w.handoff(j, &h, taps)
+		}
+	}
 	for _, m := range members {
-		if m == src {
+		if m == src || m.Peer.Owner != w.ID {
 			continue
 		}
 		outs--
 		if outs == 0 {
 			return w.toSession(t, m, f, vlan, tagged, taps)
 		}
-		c, ok := w.pool.Get()
-		if !ok {
-			w.tally.Drops[w.cur.dir][stats.NoBuffer]++
-			continue
-		}
-		c.Off, c.Len, c.TS = f.Off, f.Len, f.TS
-		copy(c.Bytes(), f.Bytes())
-		w.tally.Flooded++
-		if r := w.toSession(t, m, &c, vlan, tagged, taps); r != stats.OK {
-			w.drop(&c, r, taps)
+		if c, ok := w.copyOf(f); ok {
+			if r := w.toSession(t, m, &c, vlan, tagged, taps); r != stats.OK {
+				w.drop(&c, r, taps)
+			}
 		}
 	}
 	return w.sendUp(t, f, vlan, tagged, taps)
+}
+
+// copyOf copies f into a new chunk for one more flood destination.
+func (w *Worker) copyOf(f *port.Frame) (port.Frame, bool) {
+	c, ok := w.pool.Get()
+	if !ok {
+		w.tally.Drops[w.cur.dir][stats.NoBuffer]++
+		return c, false
+	}
+	c.Off, c.Len, c.TS = f.Off, f.Len, f.TS
+	copy(c.Bytes(), f.Bytes())
+	w.tally.Flooded++
+	return c, true
+}
+
+// encapFor sends f to session s, or hands it to the worker that owns s.
+func (w *Worker) encapFor(t *table.Tables, s *table.Session, f *port.Frame, vlan uint16, tagged bool, taps *tapSet) stats.Reason {
+	if s.Peer.Owner != w.ID {
+		w.handoff(s.Peer.Owner, &Handoff{F: *f, Kind: hoEncap, Dir: w.cur.dir, VLAN: vlan, Tagged: tagged, Sess: s.Index, Gen: s.Gen}, taps)
+		return handedOff
+	}
+	return w.toSession(t, s, f, vlan, tagged, taps)
 }
 
 // fromUp handles a frame from the corporate trunk.
@@ -617,9 +708,9 @@ func (w *Worker) fromUp(t *table.Tables, f *port.Frame, taps *tapSet) stats.Reas
 			}
 			idx, gen, _ := o.Session()
 			if s := t.Session(idx, gen); s != nil {
-				return w.toSession(t, s, f, vlan, tagged, taps)
+				return w.encapFor(t, s, f, vlan, tagged, taps)
 			}
 		}
 	}
-	return w.flood(t, f, vlan, tagged, nil, false, taps)
+	return w.flood(t, f, vlan, tagged, nil, false, false, taps)
 }

@@ -49,11 +49,12 @@ const (
 	BadSrcMAC      // multicast or zero source MAC
 
 	// Transmit.
-	TooBig     // encapsulated frame would exceed the tunnel MTU
-	NoNeighbor // no next-hop MAC for the peer
-	NoBuffer   // buffer pool exhausted (flood copy)
-	TxFull     // port transmit queue full
-	NoOutSA    // session has no outbound SA yet
+	TooBig      // encapsulated frame would exceed the tunnel MTU
+	NoNeighbor  // no next-hop MAC for the peer
+	NoBuffer    // buffer pool exhausted (flood copy)
+	TxFull      // port transmit queue full
+	NoOutSA     // session has no outbound SA yet
+	HandoffFull // ring to the owning worker full
 
 	// Not drops: handed to the kernel / control plane.
 	PuntIKE  // IKE on UDP 500 / 4500 with the non-ESP marker
@@ -95,6 +96,7 @@ var reasonNames = [NumReasons]string{
 	NoBuffer:       "no_buffer",
 	TxFull:         "tx_full",
 	NoOutSA:        "no_outbound_sa",
+	HandoffFull:    "handoff_full",
 	PuntIKE:        "punt_ike",
 	PuntL2TP:       "punt_l2tp_control",
 	PuntHost:       "punt_host",
@@ -132,6 +134,7 @@ var reasonHelp = [NumReasons]string{
 	NoBuffer:       "frame pool exhausted",
 	TxFull:         "transmit queue full",
 	NoOutSA:        "session has no outbound SA",
+	HandoffFull:    "ring to the worker that owns the SA/session is full",
 	PuntIKE:        "IKE message, handled by the control plane",
 	PuntL2TP:       "L2TPv3 control message, handled by the control plane",
 	PuntHost:       "addressed to the host (ARP, ICMP, other protocols)",

@@ -22,32 +22,34 @@ func (d Dir) String() string {
 // Batch is a worker's scratch tally for one batch: plain integers summed on
 // the hot path and flushed into the worker's Counters once per batch.
 type Batch struct {
-	Drops   [NumDirs][NumReasons]uint64
-	RxPkts  [NumDirs]uint64
-	RxBytes [NumDirs]uint64
-	TxPkts  [NumDirs]uint64 // indexed by the direction of travel's source
-	TxBytes [NumDirs]uint64
-	Flooded uint64 // extra copies made for flooding
-	FDBFull uint64 // learning attempts refused because the FDB was full
-	Learned uint64 // new FDB entries
-	Moves   uint64 // FDB entries that moved between sessions / to upstream
+	Drops    [NumDirs][NumReasons]uint64
+	RxPkts   [NumDirs]uint64
+	RxBytes  [NumDirs]uint64
+	TxPkts   [NumDirs]uint64 // indexed by the direction of travel's source
+	TxBytes  [NumDirs]uint64
+	Flooded  uint64 // extra copies made for flooding
+	FDBFull  uint64 // learning attempts refused because the FDB was full
+	Learned  uint64 // new FDB entries
+	Moves    uint64 // FDB entries that moved between sessions / to upstream
+	Handoffs uint64 // frames handed to the worker that owns their SA/session
 }
 
 // Counters are one worker's totals. Only the owning worker writes them (with
 // single-writer atomic stores); anyone may read them. The struct is padded so
 // two workers' counters never share a cache line.
 type Counters struct {
-	_       [64]byte
-	Drops   [NumDirs][NumReasons]atomic.Uint64
-	RxPkts  [NumDirs]atomic.Uint64
-	RxBytes [NumDirs]atomic.Uint64
-	TxPkts  [NumDirs]atomic.Uint64
-	TxBytes [NumDirs]atomic.Uint64
-	Flooded atomic.Uint64
-	FDBFull atomic.Uint64
-	Learned atomic.Uint64
-	Moves   atomic.Uint64
-	_       [64]byte
+	_        [64]byte
+	Drops    [NumDirs][NumReasons]atomic.Uint64
+	RxPkts   [NumDirs]atomic.Uint64
+	RxBytes  [NumDirs]atomic.Uint64
+	TxPkts   [NumDirs]atomic.Uint64
+	TxBytes  [NumDirs]atomic.Uint64
+	Flooded  atomic.Uint64
+	FDBFull  atomic.Uint64
+	Learned  atomic.Uint64
+	Moves    atomic.Uint64
+	Handoffs atomic.Uint64
+	_        [64]byte
 }
 
 func add(c *atomic.Uint64, v uint64) {
@@ -71,20 +73,22 @@ func (c *Counters) Flush(b *Batch) {
 	add(&c.FDBFull, b.FDBFull)
 	add(&c.Learned, b.Learned)
 	add(&c.Moves, b.Moves)
+	add(&c.Handoffs, b.Handoffs)
 	*b = Batch{}
 }
 
 // Snapshot is a plain copy of summed counters.
 type Snapshot struct {
-	Drops   [NumDirs][NumReasons]uint64
-	RxPkts  [NumDirs]uint64
-	RxBytes [NumDirs]uint64
-	TxPkts  [NumDirs]uint64
-	TxBytes [NumDirs]uint64
-	Flooded uint64
-	FDBFull uint64
-	Learned uint64
-	Moves   uint64
+	Drops    [NumDirs][NumReasons]uint64
+	RxPkts   [NumDirs]uint64
+	RxBytes  [NumDirs]uint64
+	TxPkts   [NumDirs]uint64
+	TxBytes  [NumDirs]uint64
+	Flooded  uint64
+	FDBFull  uint64
+	Learned  uint64
+	Moves    uint64
+	Handoffs uint64
 }
 
 // Sum adds the counters of all workers into one Snapshot.
@@ -104,6 +108,7 @@ func Sum(cs ...*Counters) Snapshot {
 		s.FDBFull += c.FDBFull.Load()
 		s.Learned += c.Learned.Load()
 		s.Moves += c.Moves.Load()
+		s.Handoffs += c.Handoffs.Load()
 	}
 	return s
 }

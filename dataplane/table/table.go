@@ -142,6 +142,10 @@ type Peer struct {
 	Index uint32
 	// Addr is the peer's outer address.
 	Addr netip.Addr
+	// Owner is the worker that alone touches the peer's SA and session
+	// state; frames of the peer received by another worker are handed to
+	// it. Stable for the life of the process (a hash of the name).
+	Owner int
 	// Out is the outbound SA, nil when the peer's tunnel runs without
 	// IPsec (or none is negotiated yet).
 	Out *SA
@@ -205,6 +209,8 @@ type Tables struct {
 	ByIndex []*Session
 	// Members lists the sessions carrying each VLAN (for flooding).
 	Members [4096][]*Session
+	// MemberWorkers has bit w set when worker w owns a member of the VLAN.
+	MemberWorkers [4096]uint64
 	// VLANs is the union of all tunnels' VLANs (what the upstream trunk may
 	// carry).
 	VLANs   VLANSet
