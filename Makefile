@@ -4,10 +4,10 @@ PY       ?= /usr/bin/python3
 BIN      := bin
 PKGS     := ./...
 # Dataplane packages run under the race detector too.
-RACE_PKGS := ./dataplane/... ./control/...
+RACE_PKGS := ./dataplane/... ./control/... ./ebpf/...
 FUZZTIME ?= 5s
 
-.PHONY: all build run demo test deps unit race fuzz vet bench bench-dataplane clean
+.PHONY: all build run demo test deps unit race fuzz vet bench bench-dataplane clean generate generate-check
 
 all: build
 
@@ -70,6 +70,16 @@ bench: bench-dataplane
 
 bench-dataplane:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 20000x ./dataplane/pipeline/ ./dataplane/esp/ | tee $(BIN)/bench-dataplane.txt
+
+# Regenerate the committed bpf2go output (ebpf/steer/*_bpfel.{go,o}) from
+# ebpf/*.c. Needs clang, llvm and libbpf-dev (apt-get install clang llvm
+# libbpf-dev); nothing else in the build needs them.
+generate:
+	$(GO) generate ./ebpf/...
+
+# Fail if the committed generated files are stale (same clang version only).
+generate-check: generate
+	git diff --exit-code -- ebpf/steer/
 
 clean:
 	rm -rf $(BIN)
