@@ -44,11 +44,17 @@ type Options struct {
 // Result summarises a replay.
 type Result struct {
 	Counters stats.Snapshot
-	// Examples holds up to a few input frame references per drop reason.
-	Examples map[stats.Reason][]string
+	// Examples holds up to a few input frame references per direction and
+	// drop reason.
+	Examples map[example][]string
 	// Written counts frames written per output.
 	UpstreamFrames, DownstreamFrames, DropFrames int
 	Tables                                       *table.Tables
+}
+
+type example struct {
+	dir stats.Dir
+	r   stats.Reason
 }
 
 type input struct {
@@ -235,7 +241,7 @@ func Run(o Options) (*Result, error) {
 		}
 	}
 
-	res := &Result{Examples: map[stats.Reason][]string{}, Tables: t}
+	res := &Result{Examples: map[example][]string{}, Tables: t}
 	pool := port.NewPool(8192)
 	down, up := mem.New("downstream", pool), mem.New("upstream", pool)
 	var now time.Time
@@ -262,8 +268,8 @@ func Run(o Options) (*Result, error) {
 			werr = outDrops.write(b, ts, dir, r)
 		}
 	}, nil, func(dir stats.Dir, i int, r stats.Reason, outs int) {
-		if r != stats.OK && len(res.Examples[r]) < 5 {
-			res.Examples[r] = append(res.Examples[r], refs[i])
+		if k := (example{dir, r}); r != stats.OK && len(res.Examples[k]) < 5 {
+			res.Examples[k] = append(res.Examples[k], refs[i])
 		}
 		if o.Verbose {
 			if r == stats.OK {
@@ -294,10 +300,20 @@ func Run(o Options) (*Result, error) {
 		if cur.dir == stats.FromUp {
 			src = up
 		}
+		// The worker's clock is the batch's first timestamp, and a batch
+		// stays within one second of capture time, so the FDB ages exactly
+		// as it did in the field: age before processing a new second.
 		now = cur.ts
+		if s := now.Unix(); s > lastAge {
+			prog.Age(uint32(s))
+			lastAge = s
+		}
 		n := 0
 		for n < port.BatchSize && !cur.done {
 			if other := earliestOther(ins, cur); other != nil && other.ts.Before(cur.ts) {
+				break
+			}
+			if cur.ts.Unix() != now.Unix() {
 				break
 			}
 			if len(cur.next) > port.MaxFrame {
@@ -313,10 +329,6 @@ func Run(o Options) (*Result, error) {
 		}
 		src.Receive(&batch)
 		w.Process(cur.dir, &batch)
-		if s := now.Unix(); s > lastAge {
-			prog.Age(uint32(s))
-			lastAge = s
-		}
 		if werr != nil {
 			return nil, fmt.Errorf("replay: writing output: %w", werr)
 		}
@@ -391,7 +403,7 @@ func (res *Result) Print(w io.Writer) {
 			kind = "host"
 		}
 		fmt.Fprintf(w, "  %-4s %-10s %-20s %6d  %s", kind, x.dir, x.r, x.n, x.r.Help())
-		if ex := res.Examples[x.r]; len(ex) > 0 {
+		if ex := res.Examples[example{x.dir, x.r}]; len(ex) > 0 {
 			fmt.Fprintf(w, " (e.g. %s)", strings.Join(ex, ", "))
 		}
 		fmt.Fprintln(w)

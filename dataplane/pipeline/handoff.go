@@ -19,7 +19,9 @@ import (
 //   - hoRaw: an AP->corporate frame as received, before decryption (the
 //     owner runs it through fromDown from the start);
 //   - hoEncap: an inner frame to encapsulate for a given session;
-//   - hoFlood: an inner frame to flood to the owner's own members of a VLAN.
+//   - hoFlood: an inner frame to flood to the owner's own members of a VLAN;
+//   - hoTxDown, hoTxUp: a finished frame from a worker without a queue of
+//     its own on that NIC (more workers than NIC queues), to transmit.
 //
 // A ring carries frames from one receiving worker to one owner in order, so
 // per-SA order holds. Handoffs are staged per destination and published once
@@ -37,6 +39,8 @@ const (
 	hoRaw handoffKind = iota
 	hoEncap
 	hoFlood
+	hoTxDown // a finished frame for the downstream port (we own it)
+	hoTxUp   // a finished frame for the upstream port
 )
 
 // Handoff is one frame on its way to the worker that owns it.
@@ -136,6 +140,10 @@ func (w *Worker) Drain() int {
 				r = stats.NoTable
 			case h.Kind == hoRaw:
 				r = w.fromDown(t, f, taps)
+			case h.Kind == hoTxDown:
+				w.toDown(f, taps)
+			case h.Kind == hoTxUp:
+				w.toUp(f, taps)
 			case h.Kind == hoEncap:
 				if s := t.Session(h.Sess, h.Gen); s != nil && s.Peer.Owner == w.ID {
 					r = w.toSession(t, s, f, h.VLAN, h.Tagged, taps)

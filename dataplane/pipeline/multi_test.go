@@ -61,7 +61,12 @@ type multiRig struct {
 	owners   []int
 }
 
-func newMultiRig(t testing.TB, workers int) *multiRig {
+func newMultiRig(t testing.TB, workers int) *multiRig { return newMultiRigPorts(t, workers, workers) }
+
+// newMultiRigPorts gives only the first withPorts workers their own ports;
+// the others transmit through worker 0 (a NIC with fewer queues than
+// workers).
+func newMultiRigPorts(t testing.TB, workers, withPorts int) *multiRig {
 	c, err := config.Parse([]byte(multiYAML()))
 	if err != nil {
 		t.Fatal(err)
@@ -88,8 +93,12 @@ func newMultiRig(t testing.TB, workers int) *multiRig {
 		}
 		d.Sink = func([]byte, int64) { r.mu.Lock(); r.downOut++; r.mu.Unlock() }
 		r.pools, r.down, r.up = append(r.pools, pool), append(r.down, d), append(r.up, u)
-		r.ws = append(r.ws, pipeline.NewWorker(pipeline.Config{ID: w, Tables: r.store, FDB: fdb, Pool: pool,
-			Down: d, Up: u, Mesh: mesh, Clock: func() time.Time { return time.Unix(1700000000, 0) }}))
+		cfg := pipeline.Config{ID: w, Tables: r.store, FDB: fdb, Pool: pool,
+			Down: d, Up: u, Mesh: mesh, Clock: func() time.Time { return time.Unix(1700000000, 0) }}
+		if w >= withPorts {
+			cfg.Down, cfg.Up = nil, nil
+		}
+		r.ws = append(r.ws, pipeline.NewWorker(cfg))
 	}
 	for i := range nPeers {
 		sa, err := esp.NewSA(esp.Config{SPI: uint32(0x1000 + i), Cipher: esp.AESGCM256, EncKey: mustHex(gcmKey(i))})
@@ -259,5 +268,40 @@ func TestHandoffConcurrent(t *testing.T) {
 				t.Fatalf("ap%d: frame %d is %s: order lost", i, n, p)
 			}
 		}
+	}
+}
+
+// TestHandoffTxVia: a NIC with one queue and two workers. Worker 0 receives
+// everything; worker 1 has no port, decrypts/encrypts for its peers and
+// sends the results back to worker 0 to transmit.
+func TestHandoffTxVia(t *testing.T) {
+	r := newMultiRigPorts(t, 2, 1)
+	const perPeer = 10
+	for n := range perPeer {
+		for i := range nPeers {
+			r.down[0].Inject(r.apFrameN(i, n, host), 0)
+		}
+	}
+	for r.ws[0].Poll()+r.ws[1].Poll() > 0 || r.down[0].Pending() > 0 {
+	}
+	if got := r.up[0].Sent; got != nPeers*perPeer {
+		t.Fatalf("worker 0 sent %d frames upstream, want %d (drops %v)", got, nPeers*perPeer, r.counters().Drops)
+	}
+	for i := range nPeers {
+		got := r.upOut[strings.ReplaceAll(clientMAC(i), ":", "")]
+		for n, p := range got {
+			if p != fmt.Sprintf("p%04d", n) {
+				t.Fatalf("ap%d: frame %d is %s: order lost", i, n, p)
+			}
+		}
+	}
+	r.up[0].Inject(inner(t, host, bc, 200, []byte("bcast")), 0)
+	for r.ws[0].Poll()+r.ws[1].Poll() > 0 {
+	}
+	if r.down[0].Sent != nPeers {
+		t.Errorf("broadcast: worker 0 sent %d frames downstream, want %d", r.down[0].Sent, nPeers)
+	}
+	if u := r.depot.InUse(r.pools...); u != 0 {
+		t.Errorf("%d chunks leaked", u)
 	}
 }

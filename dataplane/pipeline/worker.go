@@ -41,6 +41,7 @@ type Worker struct {
 
 	// Handoff to the worker that owns an SA/session (nil with one worker).
 	nw    int
+	txVia int
 	outq  []*ring.Ring[Handoff] // to worker j; nil for ourselves
 	inq   []*ring.Ring[Handoff] // from worker j
 	stage [][]Handoff           // per destination, published once per batch
@@ -67,9 +68,11 @@ type Config struct {
 	// sets it to the capture's timestamps so aging follows the capture.
 	Clock func() time.Time
 	// Mesh connects the workers of a multi-worker dataplane (nil: one
-	// worker). Down and Up may then be nil for a worker that only
-	// processes what others hand it.
-	Mesh *Mesh
+	// worker). Down and Up may then be nil for a worker that has no queue
+	// of its own on that NIC: it processes what others hand it and sends
+	// its output through worker TxVia, which must have both ports.
+	Mesh  *Mesh
+	TxVia int
 }
 
 // NewWorker returns a worker for cfg.
@@ -79,7 +82,7 @@ func NewWorker(cfg Config) *Worker {
 	if w.clock == nil {
 		w.clock = time.Now
 	}
-	w.nw = 1
+	w.nw, w.txVia = 1, cfg.TxVia
 	if m := cfg.Mesh; m != nil {
 		w.nw = m.n
 		w.outq, w.inq = make([]*ring.Ring[Handoff], m.n), make([]*ring.Ring[Handoff], m.n)
@@ -193,8 +196,14 @@ func (w *Worker) transmit(p port.Port, b *port.Batch, dir stats.Dir, taps *tapSe
 	w.tally.Drops[dir][stats.TxFull] += uint64(n - sent)
 }
 
-// toUp queues f for the upstream port.
+// toUp queues f for the upstream port (or for the worker that transmits
+// for us).
 func (w *Worker) toUp(f *port.Frame, taps *tapSet) {
+	if w.up == nil {
+		w.handoff(w.txVia, &Handoff{F: *f, Kind: hoTxUp, Dir: w.cur.dir}, taps)
+		w.cur.outs++
+		return
+	}
 	if w.txUp.Full() {
 		w.transmit(w.up, &w.txUp, stats.FromDown, taps)
 	}
@@ -202,8 +211,14 @@ func (w *Worker) toUp(f *port.Frame, taps *tapSet) {
 	w.cur.outs++
 }
 
-// toDown queues f for the downstream port.
+// toDown queues f for the downstream port (or for the worker that
+// transmits for us).
 func (w *Worker) toDown(f *port.Frame, taps *tapSet) {
+	if w.down == nil {
+		w.handoff(w.txVia, &Handoff{F: *f, Kind: hoTxDown, Dir: w.cur.dir}, taps)
+		w.cur.outs++
+		return
+	}
 	if w.txDown.Full() {
 		w.transmit(w.down, &w.txDown, stats.FromUp, taps)
 	}
@@ -597,10 +612,17 @@ func (w *Worker) flood(t *table.Tables, f *port.Frame, vlan uint16, tagged bool,
 			outs++
 		}
 	}
-	if fromSession && !local {
+	// The upstream copy, when it came from a session and the upstream
+	// port carries the VLAN.
+	av := t.Local.UpstreamVLAN
+	up := fromSession && !local && (av == 0 || vlan == av)
+	if up {
 		outs++
 	}
 	if outs == 0 {
+		if fromSession && !local {
+			return stats.VLANNotAllowed // the access port does not carry it
+		}
 		return stats.NoMember
 	}
 	var srcIdx, srcGen uint32

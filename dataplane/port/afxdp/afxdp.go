@@ -117,6 +117,13 @@ type Options struct {
 	// Name is the name used in logs and counters; default the interface
 	// name.
 	Name string
+	// Pool, when set, is the allocator this port draws from and returns
+	// to instead of UMEM.Pool(): with several workers sharing one UMEM,
+	// each worker's ports use that worker's cache over a port.Depot made
+	// from UMEM.Mem(), so a chunk received on one worker's socket can be
+	// transmitted on another's. A chunk still moves between workers only
+	// through a synchronising handoff (the pipeline's rings).
+	Pool *port.Pool
 }
 
 // Port is one AF_XDP socket bound to an interface queue: a port.Port.
@@ -242,7 +249,11 @@ func Open(ifindex int, u *UMEM, o Options) (*Port, error) {
 		}
 		return nil, fmt.Errorf("afxdp: socket(AF_XDP): %w", err)
 	}
-	p := &Port{u: u, pool: u.pool, slot: uint8(slot), fd: fd, ifindex: ifindex, queue: o.Queue,
+	pool := u.pool
+	if o.Pool != nil {
+		pool = o.Pool
+	}
+	p := &Port{u: u, pool: pool, slot: uint8(slot), fd: fd, ifindex: ifindex, queue: o.Queue,
 		busyPoll: o.BusyPoll, fillFrames: uint32(o.FillFrames)}
 	ok := false
 	defer func() {

@@ -66,6 +66,11 @@ func NewUMEM(frames int) (*UMEM, error) {
 	return &UMEM{mem: mem, pool: port.NewPoolOver(mem), owner: make([]uint8, frames)}, nil
 }
 
+// Mem returns the UMEM region (for a port.Depot shared by several workers;
+// then give each port its worker's pool in Options.Pool and leave Pool()
+// unused).
+func (u *UMEM) Mem() []byte { return u.mem }
+
 // Pool returns the allocator over the UMEM's chunks: the worker's single
 // pool for every port opened on this UMEM. It is valid until Close.
 func (u *UMEM) Pool() *port.Pool { return u.pool }
