@@ -6,13 +6,19 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
 	"github.com/tunterm/tunterm/control/config"
+	"github.com/tunterm/tunterm/control/daemon"
 	"github.com/tunterm/tunterm/control/programmer"
 	"github.com/tunterm/tunterm/control/replay"
 	"github.com/tunterm/tunterm/dataplane/bridge"
@@ -22,6 +28,14 @@ import (
 const usage = `tunterm — IPsec/L2TPv3 tunnel terminator for remote Wi-Fi APs
 
 Usage:
+  tunterm run --config FILE [--stats 10s]
+      Run the live dataplane: attach the XDP steering programs to
+      downstream.interface and upstream.interface, open AF_XDP sockets
+      (AF_PACKET when XDP cannot attach and ports.driver is auto), and bridge
+      until SIGTERM or SIGINT, which detach everything. SIGHUP reloads the
+      configuration without dropping established tunnels or their counters.
+      Needs root (or CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_IPC_LOCK).
+
   tunterm replay --config FILE --downstream-in A.pcap [--upstream-in B.pcap]
                  [--upstream-out C.pcap] [--downstream-out D.pcap] [--drops E.pcapng] [-v]
       Run the dataplane offline on captures: frames from the APs' side
@@ -50,6 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stdout, stderr)
 	case "replay":
 		return cmdReplay(args[1:], stdout, stderr)
 	case "check":
@@ -126,4 +142,37 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "tunterm check: %v\n", err)
 	return 2
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("run", stderr)
+	cfgPath := fs.String("config", "", "configuration file (YAML)")
+	every := fs.Duration("stats", 10*time.Second, "log a counters line this often (0: never)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *cfgPath == "" {
+		fmt.Fprintln(stderr, "tunterm run: --config is required")
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer cancel()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	err := daemon.Run(ctx, daemon.Options{ConfigPath: *cfgPath, StatsEvery: *every, Log: log}, reload)
+	if err != nil {
+		log.Error("tunterm run failed", "err", err)
+		return 1
+	}
+	return 0
 }

@@ -37,6 +37,8 @@ type Programmer struct {
 	next     uint32   // next never-used session index
 	free     []uint32 // reusable session indexes
 	workers  int
+	gw       netip.Addr // downstream.gateway
+	gwMAC    [6]byte    // gateway MAC from the neighbour table (zero: none)
 }
 
 // SetWorkers sets the number of dataplane workers that own peers (default
@@ -117,6 +119,10 @@ func (p *Programmer) Apply(c *config.Config) (*table.Tables, error) {
 	}
 	if t.Local.AgingSeconds == 0 {
 		t.Local.AgingSeconds = 1
+	}
+	p.gw = ds.GW
+	if p.gwMAC != ([6]byte{}) {
+		t.Local.GatewayMAC, t.Local.HaveGatewayMAC = p.gwMAC, true
 	}
 	tunnels := map[string]*table.Tunnel{}
 	for _, ct := range c.Tunnels {
@@ -303,4 +309,35 @@ func (p *Programmer) Age(now uint32) int {
 		return 0
 	}
 	return p.fdb.Age(now, t.Local.AgingSeconds, bridge.Uncount(t))
+}
+
+// SetNeighbor takes a neighbour-table entry of the downstream interface (the
+// daemon follows the kernel's table through netlink). The gateway's MAC
+// becomes the next hop for peers we have not heard from (republishing the
+// snapshot when it changes); an on-link peer's MAC becomes that peer's next
+// hop. A zero MAC (entry gone or failed) is ignored: the last known MAC is
+// the best guess. Reports whether anything changed.
+func (p *Programmer) SetNeighbor(ip netip.Addr, mac [6]byte) bool {
+	if mac == ([6]byte{}) || p.cur == nil {
+		return false
+	}
+	changed := false
+	if ip == p.gw && mac != p.gwMAC {
+		p.gwMAC = mac
+		t := *p.cur // shallow copy: everything but Local is shared, immutable
+		t.Gen = p.gen + 1
+		t.Local.GatewayMAC, t.Local.HaveGatewayMAC = mac, true
+		p.gen++
+		p.cur = &t
+		p.store.Publish(&t)
+		changed = true
+	}
+	v := uint64(mac[0])<<40 | uint64(mac[1])<<32 | uint64(mac[2])<<24 | uint64(mac[3])<<16 | uint64(mac[4])<<8 | uint64(mac[5])
+	for _, pe := range p.cur.Peers {
+		if pe.Addr == ip && p.cur.Local.Prefix.Contains(ip) && pe.St.NextHop.Load() != v {
+			pe.St.NextHop.Store(v)
+			changed = true
+		}
+	}
+	return changed
 }

@@ -1,0 +1,541 @@
+// Package daemon runs tunterm live: it loads the configuration, programs the
+// tables, attaches the XDP steering programs, opens AF_XDP (or, as a
+// fallback, AF_PACKET) ports, runs one pinned worker per core, follows the
+// kernel's neighbour table and link state, reloads on SIGHUP and cleans up
+// on SIGTERM/SIGINT.
+//
+// Threads: each worker is a goroutine locked to its OS thread and pinned to
+// a CPU; it alone touches its ports and pool. Everything else (signals,
+// reload, aging, netlink, the stats log) runs in the control goroutine of
+// Run, which is the one writer of the tables.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/tunterm/tunterm/control/config"
+	"github.com/tunterm/tunterm/control/programmer"
+	"github.com/tunterm/tunterm/dataplane/bridge"
+	"github.com/tunterm/tunterm/dataplane/pipeline"
+	"github.com/tunterm/tunterm/dataplane/port"
+	"github.com/tunterm/tunterm/dataplane/port/afxdp"
+	"github.com/tunterm/tunterm/dataplane/stats"
+	"github.com/tunterm/tunterm/dataplane/table"
+	"github.com/tunterm/tunterm/ebpf/steer"
+)
+
+// Options are the command-line settings of `tunterm run`.
+type Options struct {
+	ConfigPath string
+	// StatsEvery is how often a counters line is logged (0: never).
+	StatsEvery time.Duration
+	Log        *slog.Logger
+	// Ready, if set, is closed once the dataplane runs (for tests).
+	Ready chan<- struct{}
+}
+
+// Daemon is a running dataplane.
+type Daemon struct {
+	o     Options
+	log   *slog.Logger
+	cfg   *config.Config
+	store table.Store
+	fdb   *bridge.FDB
+	prog  *programmer.Programmer
+
+	down, up  ifaceInfo
+	driver    string // "afxdp" or "afpacket"
+	steerDown *steer.Program
+	steerUp   *steer.Program
+	umem      *afxdp.UMEM
+	depot     *port.Depot
+	workers   []*worker
+	closers   []func() error
+	stop      atomic.Bool
+	wg        sync.WaitGroup
+	linkUp    map[int]bool
+	nbDone    chan struct{} // stops the netlink followers
+}
+
+type ifaceInfo struct {
+	name    string
+	index   int
+	mac     net.HardwareAddr
+	queues  int
+	carrier bool
+}
+
+type worker struct {
+	id   int
+	cpu  int
+	w    *pipeline.Worker
+	pool *port.Pool
+	// ports this worker owns (for Flush and Close); nil when none.
+	down, up port.Port
+}
+
+// Run starts the dataplane described by the configuration file and blocks
+// until ctx is cancelled (SIGTERM/SIGINT in the command), reloading the
+// configuration on every value received from reload.
+func Run(ctx context.Context, o Options, reload <-chan struct{}) error {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	c, err := config.Load(o.ConfigPath)
+	if err != nil {
+		return err
+	}
+	d := &Daemon{o: o, log: o.Log, cfg: c, linkUp: map[int]bool{}}
+	defer d.cleanup()
+	if err := d.start(); err != nil {
+		return err
+	}
+	if o.Ready != nil {
+		close(o.Ready)
+	}
+	return d.loop(ctx, reload)
+}
+
+func (d *Daemon) start() error {
+	c := d.cfg
+	var err error
+	if d.down, err = lookupIface("downstream", c.Downstream.Interface); err != nil {
+		return err
+	}
+	if d.up, err = lookupIface("upstream", c.Upstream.Interface); err != nil {
+		return err
+	}
+	if c.Downstream.MAC == "" { // the interface's own MAC is our source
+		copy(c.Downstream.HWAddr[:], d.down.mac)
+	}
+	n, cpus, err := workerCount(c)
+	if err != nil {
+		return err
+	}
+	d.fdb = bridge.New(c.Bridge.FDBSize)
+	d.prog = programmer.New(&d.store, d.fdb)
+	d.prog.SetWorkers(n)
+	t, err := d.prog.Apply(c)
+	if err != nil {
+		return err
+	}
+	d.log.Info("tables programmed", "tunnel_address", t.Local.Addr, "tunnels", len(t.Tunnels),
+		"peers", len(t.Peers), "sessions", len(t.Sessions), "inbound_sas", len(t.InSA))
+	d.followNeighbours()
+
+	mesh := pipeline.NewMesh(n, 1024)
+	switch drv := c.Ports.Driver; drv {
+	case "afxdp", "auto":
+		err = d.openXDP(n, t.Local.Addr)
+		if err != nil && drv == "auto" {
+			d.log.Warn("AF_XDP unavailable, falling back to AF_PACKET (slower: one copy per frame, kernel sees every frame)",
+				"reason", err)
+			d.closeAll()
+			err = d.openAFPacket(n)
+		}
+	case "afpacket":
+		err = d.openAFPacket(n)
+	}
+	if err != nil {
+		return err
+	}
+	for i, wk := range d.workers {
+		wk.cpu = -1
+		if len(cpus) > 0 {
+			wk.cpu = cpus[i]
+		}
+		wk.w = pipeline.NewWorker(pipeline.Config{ID: i, Tables: &d.store, FDB: d.fdb, Pool: wk.pool,
+			Down: wk.down, Up: wk.up, Mesh: mesh, TxVia: 0})
+	}
+	for _, wk := range d.workers {
+		d.wg.Add(1)
+		go d.runWorker(wk)
+	}
+	d.log.Info("dataplane running", "driver", d.driver, "workers", n, "cpus", cpus,
+		"downstream", d.down.name, "downstream_queues", d.down.queues,
+		"upstream", d.up.name, "upstream_queues", d.up.queues)
+	return nil
+}
+
+// workerCount resolves workers: auto|N and cpus.
+func workerCount(c *config.Config) (int, []int, error) {
+	cpus := c.CPUs
+	n := c.Workers.N
+	if n == 0 { // auto
+		n = len(cpus)
+		if n == 0 {
+			n = runtime.NumCPU()
+		}
+	}
+	if n > 64 {
+		return 0, nil, fmt.Errorf("workers: %d is more than 64", n)
+	}
+	if len(cpus) > 0 && len(cpus) != n {
+		return 0, nil, fmt.Errorf("cpus: %d CPUs listed for %d workers", len(cpus), n)
+	}
+	return n, cpus, nil
+}
+
+func lookupIface(role, name string) (ifaceInfo, error) {
+	if name == "" {
+		return ifaceInfo{}, fmt.Errorf("%s.interface: required by `tunterm run`", role)
+	}
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return ifaceInfo{}, fmt.Errorf("%s.interface %q: %w", role, name, err)
+	}
+	q := 0
+	if m, _ := filepath.Glob("/sys/class/net/" + name + "/queues/rx-*"); len(m) > 0 {
+		q = len(m)
+	}
+	if q == 0 {
+		q = 1
+	}
+	return ifaceInfo{name: name, index: ifi.Index, mac: ifi.HardwareAddr, queues: q, carrier: ifi.Flags&net.FlagUp != 0}, nil
+}
+
+// openXDP loads and attaches the steering programs and opens one AF_XDP
+// socket per worker and NIC queue on one shared UMEM.
+func (d *Daemon) openXDP(n int, addr netip.Addr) error {
+	po := d.cfg.Ports
+	mode, err := steer.ParseMode(po.XDPMode)
+	if err != nil {
+		return fmt.Errorf("ports.xdp_mode: %w", err)
+	}
+	if d.steerDown, err = steer.Load(steer.Downstream, []netip.Addr{addr}); err != nil {
+		return err
+	}
+	d.closers = append(d.closers, d.steerDown.Close)
+	if d.steerUp, err = steer.Load(steer.Upstream, nil); err != nil {
+		return err
+	}
+	d.closers = append(d.closers, d.steerUp.Close)
+	if err := d.steerDown.Attach(d.down.index, mode); err != nil {
+		return err
+	}
+	if err := d.steerUp.Attach(d.up.index, mode); err != nil {
+		return err
+	}
+	_, dm, _ := d.steerDown.Attachment()
+	_, um, _ := d.steerUp.Attachment()
+	d.log.Info("XDP programs attached (bpf_link: removed if tunterm dies)",
+		"downstream", d.down.name, "downstream_mode", dm, "upstream", d.up.name, "upstream_mode", um)
+
+	ring := po.RingSize
+	perPort := ring // chunks each port keeps posted for reception
+	sockets := 0
+	for w := range n {
+		if w < d.down.queues {
+			sockets++
+		}
+		if w < d.up.queues {
+			sockets++
+		}
+	}
+	// Fill + in-flight TX per socket, plus what the workers hold and flood.
+	frames := sockets*(perPort+ring) + n*4*port.BatchSize + 4096
+	if d.umem, err = afxdp.NewUMEM(frames); err != nil {
+		return err
+	}
+	d.closers = append(d.closers, d.umem.Close)
+	d.depot = port.NewDepot(d.umem.Mem())
+	for w := range n {
+		wk := &worker{id: w, pool: d.depot.NewPool()}
+		d.workers = append(d.workers, wk)
+		if w >= d.down.queues || w >= d.up.queues {
+			continue // no queue of its own: transmits through worker 0
+		}
+		for _, x := range []struct {
+			ifc  ifaceInfo
+			prog *steer.Program
+			dst  *port.Port
+			name string
+		}{{d.down, d.steerDown, &wk.down, "down"}, {d.up, d.steerUp, &wk.up, "up"}} {
+			p, err := afxdp.Open(x.ifc.index, d.umem, afxdp.Options{Queue: w, NeedWakeup: po.NeedWakeup,
+				BusyPoll: po.BusyPoll, RxSize: ring, TxSize: ring, FillSize: ring, CompSize: ring,
+				FillFrames: perPort, Pool: wk.pool, Name: fmt.Sprintf("%s/%d", x.ifc.name, w)})
+			if err != nil {
+				return fmt.Errorf("AF_XDP socket on %s queue %d: %w", x.ifc.name, w, err)
+			}
+			for _, note := range p.Notes() {
+				d.log.Info("AF_XDP", "port", p.Name(), "note", note)
+			}
+			d.closers = append(d.closers, p.Close)
+			if err := x.prog.RegisterXSK(w, p.FD()); err != nil {
+				return err
+			}
+			*x.dst = p
+		}
+	}
+	d.driver = "afxdp"
+	return nil
+}
+
+func (d *Daemon) openAFPacket(n int) error { return openAFPacket(d, n) }
+
+// runWorker is a worker's goroutine: locked to its thread, pinned, polling
+// until stopped. When idle it flushes pending transmissions and backs off
+// from spinning to short sleeps.
+func (d *Daemon) runWorker(wk *worker) {
+	defer d.wg.Done()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if wk.cpu >= 0 {
+		var set unix.CPUSet
+		set.Set(wk.cpu)
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			d.log.Warn("cannot pin worker", "worker", wk.id, "cpu", wk.cpu, "err", err)
+		}
+	}
+	idle := 0
+	for !d.stop.Load() {
+		if wk.w.Poll() > 0 {
+			idle = 0
+			continue
+		}
+		idle++
+		if idle == 64 {
+			for _, p := range []port.Port{wk.down, wk.up} {
+				if f, ok := p.(interface{ Flush() }); ok {
+					f.Flush()
+				}
+			}
+		}
+		if idle > 1024 {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+	for wk.w.Poll() > 0 { // drain handoffs
+	}
+}
+
+func (d *Daemon) loop(ctx context.Context, reload <-chan struct{}) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var statsC <-chan time.Time
+	if d.o.StatsEvery > 0 {
+		st := time.NewTicker(d.o.StatsEvery)
+		defer st.Stop()
+		statsC = st.C
+	}
+	last, lastT := d.counters(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			d.log.Info("stopping")
+			return nil
+		case <-reload:
+			d.reload()
+		case now := <-tick.C:
+			d.prog.Age(uint32(now.Unix()))
+		case now := <-statsC:
+			cur := d.counters()
+			d.logStats(last, cur, now.Sub(lastT))
+			last, lastT = cur, now
+		}
+	}
+}
+
+// reload re-reads the configuration and publishes new tables; established
+// SAs and sessions whose configuration is unchanged keep their state.
+func (d *Daemon) reload() {
+	c, err := config.Load(d.o.ConfigPath)
+	if err != nil {
+		d.log.Error("reload failed; keeping the running configuration", "err", err)
+		return
+	}
+	if c.Downstream.Interface != d.cfg.Downstream.Interface || c.Upstream.Interface != d.cfg.Upstream.Interface ||
+		c.Workers != d.cfg.Workers || !equalInts(c.CPUs, d.cfg.CPUs) || c.Ports != d.cfg.Ports {
+		d.log.Warn("reload: interfaces, workers, cpus and ports take effect at restart; applying the rest")
+	}
+	if c.Downstream.MAC == "" {
+		copy(c.Downstream.HWAddr[:], d.down.mac)
+	}
+	t, err := d.prog.Apply(c)
+	if err != nil {
+		d.log.Error("reload failed; keeping the running configuration", "err", err)
+		return
+	}
+	if d.steerDown != nil {
+		if err := d.steerDown.SetAddrs([]netip.Addr{t.Local.Addr}); err != nil {
+			d.log.Error("reload: updating the XDP tunnel address", "err", err)
+		}
+	}
+	d.cfg = c
+	d.log.Info("configuration reloaded", "peers", len(t.Peers), "sessions", len(t.Sessions), "inbound_sas", len(t.InSA))
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// followNeighbours reads the downstream neighbour table and follows its
+// changes (gateway and on-link APs), and logs link state changes once per
+// transition.
+func (d *Daemon) followNeighbours() {
+	if l, err := netlink.NeighList(d.down.index, unix.AF_UNSPEC); err == nil {
+		for _, n := range l {
+			d.neighbour(n)
+		}
+	}
+	d.probeGateway()
+	done := make(chan struct{})
+	d.nbDone = done
+	nch := make(chan netlink.NeighUpdate, 64)
+	if err := netlink.NeighSubscribe(nch, done); err != nil {
+		d.log.Warn("cannot follow the neighbour table; using learned and configured next hops only", "err", err)
+	}
+	lch := make(chan netlink.LinkUpdate, 16)
+	if err := netlink.LinkSubscribe(lch, done); err != nil {
+		d.log.Warn("cannot follow link state", "err", err)
+	}
+	d.linkUp[d.down.index], d.linkUp[d.up.index] = true, true
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case u, ok := <-nch:
+				if !ok {
+					return
+				}
+				if u.LinkIndex == d.down.index && u.Type == unix.RTM_NEWNEIGH {
+					d.neighbour(u.Neigh)
+				}
+			case u, ok := <-lch:
+				if !ok {
+					return
+				}
+				idx := int(u.Index)
+				if idx != d.down.index && idx != d.up.index {
+					continue
+				}
+				up := u.Flags&unix.IFF_RUNNING != 0
+				if d.linkUp[idx] != up {
+					d.linkUp[idx] = up
+					state := "down"
+					if up {
+						state = "up"
+					}
+					d.log.Warn("link "+state, "interface", u.Attrs().Name)
+				}
+			}
+		}
+	}()
+}
+
+func (d *Daemon) neighbour(n netlink.Neigh) {
+	if len(n.HardwareAddr) != 6 || n.IP == nil {
+		return
+	}
+	ip, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return
+	}
+	var mac [6]byte
+	copy(mac[:], n.HardwareAddr)
+	if d.prog.SetNeighbor(ip.Unmap(), mac) {
+		d.log.Info("next hop", "ip", ip.Unmap(), "mac", n.HardwareAddr.String())
+	}
+}
+
+// probeGateway makes the kernel resolve the gateway's MAC (an ARP/ND that
+// the neighbour subscription then reports) by sending it one UDP datagram
+// to the discard port through the ordinary stack.
+func (d *Daemon) probeGateway() {
+	gw := d.cfg.Downstream.GW
+	if !gw.IsValid() {
+		return
+	}
+	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(gw, 9)))
+	if err != nil {
+		return
+	}
+	_, _ = conn.Write([]byte("tunterm neighbour probe"))
+	conn.Close()
+}
+
+func (d *Daemon) counters() stats.Snapshot {
+	var cs []*stats.Counters
+	for _, wk := range d.workers {
+		if wk.w != nil {
+			cs = append(cs, &wk.w.Counters)
+		}
+	}
+	return stats.Sum(cs...)
+}
+
+func (d *Daemon) logStats(a, b stats.Snapshot, dt time.Duration) {
+	s := dt.Seconds()
+	rate := func(x, y uint64) string { return fmt.Sprintf("%.0f", float64(y-x)/s) }
+	var drops []string
+	for dir := range stats.NumDirs {
+		for r := range stats.NumReasons {
+			if n := b.Drops[dir][r] - a.Drops[dir][r]; n > 0 {
+				drops = append(drops, fmt.Sprintf("%s/%s=%d", dir, stats.Reason(r), n))
+			}
+		}
+	}
+	sort.Strings(drops)
+	d.log.Info("counters",
+		"rx_down_pps", rate(a.RxPkts[stats.FromDown], b.RxPkts[stats.FromDown]),
+		"rx_up_pps", rate(a.RxPkts[stats.FromUp], b.RxPkts[stats.FromUp]),
+		"tx_up_pps", rate(a.TxPkts[stats.FromDown], b.TxPkts[stats.FromDown]),
+		"tx_down_pps", rate(a.TxPkts[stats.FromUp], b.TxPkts[stats.FromUp]),
+		"tx_up_mbps", fmt.Sprintf("%.1f", float64(b.TxBytes[stats.FromDown]-a.TxBytes[stats.FromDown])*8/s/1e6),
+		"macs_learned", b.Learned, "handoffs", b.Handoffs-a.Handoffs,
+		"not_forwarded", strings.Join(drops, " "))
+}
+
+// Stats returns the summed counters (for the command's exit summary).
+func (d *Daemon) Stats() stats.Snapshot { return d.counters() }
+
+func (d *Daemon) closeAll() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		if err := d.closers[i](); err != nil && !errors.Is(err, os.ErrClosed) {
+			d.log.Warn("cleanup", "err", err)
+		}
+	}
+	d.closers = nil
+	d.workers = nil
+	d.steerDown, d.steerUp, d.umem = nil, nil, nil
+}
+
+// cleanup stops the workers, closes the ports, detaches the programs.
+func (d *Daemon) cleanup() {
+	d.stop.Store(true)
+	d.wg.Wait()
+	final := d.counters()
+	d.closeAll()
+	if d.nbDone != nil {
+		close(d.nbDone)
+	}
+	if final.RxPkts[0]+final.RxPkts[1] > 0 {
+		d.log.Info("final counters", "rx_down", final.RxPkts[stats.FromDown], "rx_up", final.RxPkts[stats.FromUp],
+			"tx_up", final.TxPkts[stats.FromDown], "tx_down", final.TxPkts[stats.FromUp])
+	}
+}
