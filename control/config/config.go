@@ -36,6 +36,12 @@ type Config struct {
 	Bridge      Bridge       `yaml:"bridge"`
 	Tunnels     []Tunnel     `yaml:"tunnels"`
 	StaticPeers []StaticPeer `yaml:"static_peers"`
+	// Workers is the number of dataplane workers: auto (one per CPU in
+	// cpus, or per online CPU) or a number.
+	Workers Workers `yaml:"workers"`
+	// CPUs pins worker i to CPUs[i].
+	CPUs  []int `yaml:"cpus"`
+	Ports Ports `yaml:"ports"`
 }
 
 // Downstream is the APs' side: the tunnel address lives here.
@@ -149,14 +155,43 @@ type SA struct {
 	IntegKey Hex    `yaml:"integ_key"`
 }
 
+// valueError is a bad value found by an UnmarshalYAML method, which does not
+// know its key; Parse prefixes the key path found from the node's position.
+type valueError struct {
+	line, col int
+	msg       string
+}
+
+func (e *valueError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
+
+func badValue(n *yaml.Node, format string, args ...any) error {
+	return &valueError{n.Line, n.Column, fmt.Sprintf(format, args...)}
+}
+
+// scalar rejects lists and mappings where a single value belongs.
+func scalar(n *yaml.Node, what string) error {
+	if n.Kind != yaml.ScalarNode {
+		return badValue(n, "a %s is required, not a list or mapping", what)
+	}
+	return nil
+}
+
 // Uint32 accepts decimal or 0x-prefixed hexadecimal, bare or quoted.
 type Uint32 uint32
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (u *Uint32) UnmarshalYAML(n *yaml.Node) error {
-	v, err := strconv.ParseUint(strings.TrimSpace(n.Value), 0, 32)
+	if err := scalar(n, "32-bit number"); err != nil {
+		return err
+	}
+	// Not base 0: that would read "010" as octal 8 and accept 0b/0o/_ forms.
+	s, base := strings.TrimSpace(n.Value), 10
+	if len(s) > 2 && (s[:2] == "0x" || s[:2] == "0X") {
+		s, base = s[2:], 16
+	}
+	v, err := strconv.ParseUint(s, base, 32)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a 32-bit number (decimal or 0x...)", n.Line, n.Value)
+		return badValue(n, "%q is not a 32-bit number (decimal or 0x...)", n.Value)
 	}
 	*u = Uint32(v)
 	return nil
@@ -167,10 +202,13 @@ type Hex []byte
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (h *Hex) UnmarshalYAML(n *yaml.Node) error {
+	if err := scalar(n, "hex string"); err != nil {
+		return err
+	}
 	s := strings.TrimPrefix(strings.ReplaceAll(n.Value, ":", ""), "0x")
 	b, err := hex.DecodeString(s)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a hex string", n.Line, n.Value)
+		return badValue(n, "%q is not a hex string", n.Value)
 	}
 	*h = b
 	return nil
@@ -181,9 +219,12 @@ type Duration time.Duration
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if err := scalar(n, "duration"); err != nil {
+		return err
+	}
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration like 300s or 24h", n.Line, n.Value)
+		return badValue(n, "%q is not a duration like 300s or 24h", n.Value)
 	}
 	*d = Duration(v)
 	return nil
@@ -204,12 +245,18 @@ func Load(path string) (*Config, error) {
 
 // Parse decodes and validates YAML. Unknown keys are errors.
 func Parse(b []byte) (*Config, error) {
-	var c Config
+	c := Config{Ports: Ports{NeedWakeup: true}}
 	d := yaml.NewDecoder(bytes.NewReader(b))
 	d.KnownFields(true)
 	if err := d.Decode(&c); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("config is empty")
+		}
+		var ve *valueError
+		if errors.As(err, &ve) {
+			if p := keyPath(b, ve.line, ve.col); p != "" {
+				return nil, fmt.Errorf("%s: %w", p, err)
+			}
 		}
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -217,6 +264,58 @@ func Parse(b []byte) (*Config, error) {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// keyPath returns the key path, in validate's style
+// ("static_peers[0] (ap1).l2tp.local_cookie"), of the value at line:col of
+// the YAML document b, or "" when there is none.
+func keyPath(b []byte, line, col int) string {
+	var root yaml.Node
+	if yaml.Unmarshal(b, &root) != nil {
+		return ""
+	}
+	var walk func(n *yaml.Node, path string) (string, bool)
+	walk = func(n *yaml.Node, path string) (string, bool) {
+		if n.Line == line && n.Column == col && n.Kind != yaml.DocumentNode {
+			return path, true
+		}
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				if p, ok := walk(c, path); ok {
+					return p, true
+				}
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				p := n.Content[i].Value
+				if path != "" {
+					p = path + "." + p
+				}
+				if p, ok := walk(n.Content[i+1], p); ok {
+					return p, true
+				}
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := fmt.Sprintf("%s[%d]", path, i)
+				if c.Kind == yaml.MappingNode {
+					for j := 0; j+1 < len(c.Content); j += 2 {
+						if c.Content[j].Value == "name" && c.Content[j+1].Value != "" {
+							p += " (" + c.Content[j+1].Value + ")"
+							break
+						}
+					}
+				}
+				if p, ok := walk(c, p); ok {
+					return p, true
+				}
+			}
+		}
+		return "", false
+	}
+	p, _ := walk(&root, "")
+	return p
 }
 
 // IPsecOn reports the tunnel's effective ipsec setting (default true).
@@ -234,6 +333,9 @@ func parseMAC(s string) ([6]byte, error) {
 }
 
 func (c *Config) validate() error {
+	if err := c.validateDataplane(); err != nil {
+		return err
+	}
 	ds := &c.Downstream
 	if ds.Address == "" {
 		return errors.New("downstream.address: required (the tunnel address, e.g. 198.18.0.1/24)")
@@ -354,13 +456,21 @@ func (c *Config) validate() error {
 		if sp.Addr.Is4() != ds.Prefix.Addr().Is4() {
 			return fmt.Errorf("%s.address: %s is not of the same family as downstream.address %s", where, sp.Addr, ds.Prefix.Addr())
 		}
+		if sp.Addr == ds.Prefix.Addr() {
+			return fmt.Errorf("%s.address: %s is downstream.address itself", where, sp.Addr)
+		}
 		t := tunnels[sp.Tunnel]
 		if t == nil {
 			return fmt.Errorf("%s.tunnel: no tunnel named %q", where, sp.Tunnel)
 		}
 		l := &sp.L2TP
-		if l.LocalSessionID == 0 || l.RemoteSessionID == 0 {
-			return fmt.Errorf("%s.l2tp: local_session_id and remote_session_id are required and non-zero", where)
+		for _, id := range []struct {
+			k string
+			v Uint32
+		}{{"local_session_id", l.LocalSessionID}, {"remote_session_id", l.RemoteSessionID}} {
+			if id.v == 0 {
+				return fmt.Errorf("%s.l2tp.%s: 0 is not a session ID (required, 1..4294967295; 0 marks control messages, RFC 3931 §4.1.1.2)", where, id.k)
+			}
 		}
 		if other, dup := sids[uint32(l.LocalSessionID)]; dup {
 			return fmt.Errorf("%s.l2tp.local_session_id: %d is already used by %s", where, l.LocalSessionID, other)
@@ -427,7 +537,7 @@ func (c *Config) validate() error {
 			}
 		}
 		if e.Inner.LocalAddr.Is4() != e.Inner.RemoteAddr.Is4() {
-			return fmt.Errorf("%s.esp.inner: local and remote must be of the same family", where)
+			return fmt.Errorf("%s.esp.inner: local %s and remote %s must be of the same family", where, e.Inner.LocalAddr, e.Inner.RemoteAddr)
 		}
 		for _, s := range []struct {
 			k  string
