@@ -122,6 +122,10 @@ type ESP struct {
 	UDPEncap     bool   `yaml:"udp_encap"`
 	ESN          bool   `yaml:"esn"`
 	ReplayWindow int    `yaml:"replay_window"`
+	// AntiReplay checks inbound sequence numbers (default true). RFC 4303
+	// §3.4.3 lets the receiver turn it off, e.g. for manually keyed SAs
+	// whose counters cannot be reset, or a load generator's fixed frames.
+	AntiReplay *bool `yaml:"anti_replay"`
 	// Inner addresses for tunnel mode (default: the outer ones).
 	Inner    Inner    `yaml:"inner"`
 	Lifetime Lifetime `yaml:"lifetime"`

@@ -73,6 +73,7 @@ type saKey struct {
 	enc, integ       string
 	encKey, integKey string
 	esn              bool
+	noReplay         bool
 	window           int
 	lifetime         config.Lifetime
 	mode             string
@@ -163,7 +164,8 @@ func (p *Programmer) Apply(c *config.Config) (*table.Tables, error) {
 			mk := func(dir string, s config.SA) (*esp.SA, saKey, error) {
 				k := saKey{spi: uint32(s.SPI), enc: s.Enc, integ: s.Integ, encKey: string(s.EncKey),
 					integKey: string(s.IntegKey), esn: e.ESN, window: e.ReplayWindow, lifetime: e.Lifetime,
-					mode: e.Mode, udp: e.UDPEncap, innerL: e.Inner.LocalAddr, innerR: e.Inner.RemoteAddr,
+					noReplay: e.AntiReplay != nil && !*e.AntiReplay,
+					mode:     e.Mode, udp: e.UDPEncap, innerL: e.Inner.LocalAddr, innerR: e.Inner.RemoteAddr,
 					peer: sp.Name, peerAddr: sp.Addr}
 				cph, err := esp.ParseCipher(s.Enc)
 				if err != nil {
@@ -175,7 +177,7 @@ func (p *Programmer) Apply(c *config.Config) (*table.Tables, error) {
 				}
 				sa, err := esp.NewSA(esp.Config{
 					SPI: uint32(s.SPI), Cipher: cph, EncKey: s.EncKey, Integ: ig, IntegKey: s.IntegKey,
-					ESN: e.ESN, ReplayWindow: e.ReplayWindow,
+					ESN: e.ESN, ReplayWindow: e.ReplayWindow, NoAntiReplay: e.AntiReplay != nil && !*e.AntiReplay,
 					SoftBytes: e.Lifetime.SoftBytes, SoftPackets: e.Lifetime.SoftPackets,
 					HardBytes: e.Lifetime.Bytes, HardPackets: e.Lifetime.Packets,
 				})

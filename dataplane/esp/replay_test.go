@@ -387,3 +387,30 @@ func TestCounterReaders(t *testing.T) {
 		t.Errorf("Packets, Bytes = %d, %d, want 2000, 14000", rx.St.Packets.Load(), rx.St.Bytes.Load())
 	}
 }
+
+// TestNoAntiReplay: with the check off (RFC 4303 §3.4.3), a repeated packet
+// is accepted; integrity is still verified.
+func TestNoAntiReplay(t *testing.T) {
+	key := make([]byte, 36)
+	tx, _ := NewSA(Config{SPI: 0x1234, Cipher: AESGCM256, EncKey: key})
+	rx, err := NewSA(Config{SPI: 0x1234, Cipher: AESGCM256, EncKey: key, NoAntiReplay: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 512)
+	start, end, r := tx.Seal(buf, 64, 100, 4)
+	if r != stats.OK {
+		t.Fatal(r)
+	}
+	pkt := append([]byte(nil), buf[start:end]...)
+	for i := range 3 {
+		p := append([]byte(nil), pkt...)
+		if _, _, r := rx.Open(p); r != stats.OK {
+			t.Fatalf("copy %d: Open = %v, want ok", i, r)
+		}
+	}
+	pkt[len(pkt)-1] ^= 1
+	if _, _, r := rx.Open(pkt); r != stats.Integrity {
+		t.Fatalf("tampered: Open = %v, want integrity", r)
+	}
+}

@@ -45,6 +45,12 @@ type Config struct {
 	// (RFC 4303 §3.3.2.1) or the AAD (RFC 4106 §5, RFC 7634 §2.1).
 	ESN bool
 
+	// NoAntiReplay turns the anti-replay check off (RFC 4303 §3.4.3 lets
+	// the receiver choose; typical for manually keyed SAs, whose counters
+	// cannot be reset, and for load generators replaying fixed frames).
+	// The window still tracks the highest sequence number for ESN.
+	NoAntiReplay bool
+
 	// ReplayWindow is the anti-replay window size in packets: 0 means 64,
 	// otherwise 64..4096, rounded up to a multiple of 64.
 	ReplayWindow int
@@ -119,8 +125,9 @@ type State struct {
 	// (2^32-1, or 2^64-1 with ESN); Seal refuses from then on.
 	Overflow atomic.Bool
 
-	win    window // inbound
-	seqOut uint64 // outbound: last sequence number used (0 = none)
+	win      window // inbound
+	noReplay bool
+	seqOut   uint64 // outbound: last sequence number used (0 = none)
 
 	// Stateful crypto objects and scratch space. They live here, on the
 	// heap, so that passing slices of them to interface methods does not
@@ -208,7 +215,7 @@ func NewSA(c Config) (*SA, error) {
 		softPackets: c.SoftPackets,
 		hardBytes:   c.HardBytes,
 		hardPackets: c.HardPackets,
-		St:          &State{win: newWindow(w)},
+		St:          &State{win: newWindow(w), noReplay: c.NoAntiReplay},
 	}
 	st := sa.St
 	key := c.EncKey[:ci.keyLen-ci.saltLen]
