@@ -141,7 +141,9 @@ func (b IPv6) Dst() []byte { return b[24:40:40] }
 
 // UpperLayer walks the extension header chain of a Valid IPv6 packet (RFC 8200
 // §4: Hop-by-Hop, Routing, Fragment, Destination Options) and returns the
-// upper-layer protocol and the offset of its header from the start of b.
+// upper-layer protocol and the offset of its header from the start of b. After
+// a non-first fragment's Fragment header the walk stops: proto is that
+// header's Next Header and off the start of the fragment data.
 // frag reports a Fragment header with a non-zero offset or the M flag set
 // (an atomic fragment, offset 0 and M clear, is not a fragment). ok is false
 // when an extension header is truncated. The walk stops at the first
@@ -165,11 +167,17 @@ func (b IPv6) UpperLayer() (proto uint8, off int, frag bool, ok bool) {
 			if off+8 > end {
 				return proto, off, frag, false
 			}
-			if binary.BigEndian.Uint16(b[off+2:])&0xfff9 != 0 {
+			fo := binary.BigEndian.Uint16(b[off+2:])
+			if fo&0xfff9 != 0 {
 				frag = true
 			}
 			proto = b[off]
 			off += 8
+			if fo&0xfff8 != 0 {
+				// A non-first fragment: what follows is fragment data,
+				// not headers (RFC 8200 §4.5).
+				return proto, off, true, true
+			}
 		default:
 			return proto, off, frag, true
 		}
