@@ -260,6 +260,7 @@ func (p *Programmer) Apply(c *config.Config) (*table.Tables, error) {
 		}
 	}
 
+	t.Finish()
 	p.gen++
 	p.cur, p.inKeys, p.outKeys, p.sessKeys = t, inKeys, outKeys, sessKeys
 	p.store.Publish(t)

@@ -229,8 +229,13 @@ func (sa *SA) icv(st *State, b []byte, seq uint64) {
 
 // account counts one packet of n payload bytes and applies the lifetimes.
 func (sa *SA) account(st *State, n int) {
-	p := st.Packets.Add(1)
-	b := st.Bytes.Add(uint64(n))
+	// One writer (the SA's worker): a plain load and store is enough and
+	// avoids two locked read-modify-writes per packet; readers still see
+	// whole values.
+	p := st.Packets.Load() + 1
+	st.Packets.Store(p)
+	b := st.Bytes.Load() + uint64(n)
+	st.Bytes.Store(b)
 	if (sa.softPackets != 0 && p >= sa.softPackets) || (sa.softBytes != 0 && b >= sa.softBytes) {
 		if !st.RekeyNeeded.Load() {
 			st.RekeyNeeded.Store(true)

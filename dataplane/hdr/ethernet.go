@@ -58,28 +58,26 @@ func ParseEth(frame []byte) (e Eth, ok bool) {
 	if len(frame) < EthLen {
 		return e, false
 	}
-	off := 12
-	for e.Tags < 2 {
-		t := binary.BigEndian.Uint16(frame[off:])
-		if t != EtherTypeVLAN && t != EtherTypeQinQ {
-			break
-		}
-		if len(frame) < off+VLANLen+2 {
-			return e, false
-		}
-		tci := binary.BigEndian.Uint16(frame[off+2:])
-		if e.Tags == 0 {
-			e.VLAN = tci & 0x0fff
-			e.PCP = uint8(tci >> 13)
-			e.QinQ = t == EtherTypeQinQ
-		} else {
-			e.InnerVLAN = tci & 0x0fff
-		}
-		e.Tags++
-		off += VLANLen
+	t := binary.BigEndian.Uint16(frame[12:])
+	if t != EtherTypeVLAN && t != EtherTypeQinQ { // untagged: the common outer case
+		e.EtherType, e.HdrLen = t, EthLen
+		return e, true
 	}
-	e.EtherType = binary.BigEndian.Uint16(frame[off:])
-	e.HdrLen = off + 2
+	if len(frame) < EthLen+VLANLen {
+		return e, false
+	}
+	tci := binary.BigEndian.Uint16(frame[14:])
+	e.VLAN, e.PCP, e.QinQ, e.Tags = tci&0x0fff, uint8(tci>>13), t == EtherTypeQinQ, 1
+	t2 := binary.BigEndian.Uint16(frame[16:])
+	if t2 != EtherTypeVLAN && t2 != EtherTypeQinQ { // one tag: the common inner case
+		e.EtherType, e.HdrLen = t2, EthLen+VLANLen
+		return e, true
+	}
+	if len(frame) < EthLen+2*VLANLen {
+		return e, false
+	}
+	e.InnerVLAN, e.Tags = binary.BigEndian.Uint16(frame[18:])&0x0fff, 2
+	e.EtherType, e.HdrLen = binary.BigEndian.Uint16(frame[20:]), EthLen+2*VLANLen
 	return e, true
 }
 

@@ -256,7 +256,7 @@ func (w *Worker) fromDown(t *table.Tables, f *port.Frame, taps *tapSet) stats.Re
 		if !ip.Valid() {
 			return stats.Malformed
 		}
-		if !t.Local.Addr.Is4() || [4]byte(ip.Dst()) != t.Local.Addr.As4() {
+		if !t.Local.Is4 || [4]byte(ip.Dst()) != t.Local.Addr4 {
 			return stats.NotForUs
 		}
 		if ip.IsFragment() {
@@ -269,7 +269,7 @@ func (w *Worker) fromDown(t *table.Tables, f *port.Frame, taps *tapSet) stats.Re
 		if !ip.Valid() {
 			return stats.Malformed
 		}
-		if !t.Local.Addr.Is6() || [16]byte(ip.Dst()) != t.Local.Addr.As16() {
+		if t.Local.Is4 || [16]byte(ip.Dst()) != t.Local.Addr16 {
 			return stats.NotForUs
 		}
 		p, off, frag, ok := ip.UpperLayer()
@@ -330,7 +330,7 @@ func (w *Worker) esp(t *table.Tables, f *port.Frame, src netip.Addr, srcMAC uint
 	if !e.Valid() {
 		return stats.Malformed
 	}
-	sa := t.InSA[e.SPI()]
+	sa := t.SPI.Get(e.SPI())
 	if sa == nil {
 		return stats.NoSA
 	}
@@ -422,7 +422,7 @@ func (w *Worker) l2tpIP(t *table.Tables, f *port.Frame, src netip.Addr, srcMAC u
 	if sid == 0 {
 		return stats.PuntL2TP
 	}
-	s := t.Sessions[sid]
+	s := t.SID.Get(sid)
 	if s == nil || s.Tunnel.Proto != table.ProtoIP {
 		return stats.NoSession
 	}
@@ -445,7 +445,7 @@ func (w *Worker) l2tpUDP(t *table.Tables, f *port.Frame, src netip.Addr, srcMAC 
 	if ver != hdr.L2TPVersion3 {
 		return stats.BadVersion
 	}
-	s := t.Sessions[sid]
+	s := t.SID.Get(sid)
 	if s == nil || s.Tunnel.Proto != table.ProtoUDP {
 		return stats.NoSession
 	}

@@ -94,7 +94,11 @@ func (s *VLANSet) Add(v uint16) { s[(v>>6)&63] |= 1 << (v & 63) }
 // Local is what the dataplane knows about itself.
 type Local struct {
 	// Addr is the tunnel address on the downstream side (IPv4 or IPv6).
-	Addr netip.Addr
+	// Addr4/Addr16 are its bytes for the hot path (set by Finish).
+	Addr   netip.Addr
+	Addr4  [4]byte
+	Addr16 [16]byte
+	Is4    bool
 	// Prefix is the downstream subnet; peers inside it are on-link.
 	Prefix netip.Prefix
 	// MAC is the downstream interface's MAC (source of frames we send).
@@ -201,10 +205,13 @@ type Tables struct {
 	// Gen increases with every Publish.
 	Gen   uint64
 	Local Local
-	// InSA maps an inbound SPI to its SA.
-	InSA map[uint32]*SA
-	// Sessions maps a local session ID to its session.
+	// InSA maps an inbound SPI to its SA, Sessions a local session ID to
+	// its session (for the control side); SPI and SID are the same tables
+	// shaped for the hot path (built by Finish).
+	InSA     map[uint32]*SA
 	Sessions map[uint32]*Session
+	SPI      IDMap[*SA]
+	SID      IDMap[*Session]
 	// ByIndex maps Session.Index to the session (nil holes allowed).
 	ByIndex []*Session
 	// Members lists the sessions carrying each VLAN (for flooding).
@@ -237,4 +244,17 @@ func (t *Tables) MACCount(o bridge.Owner) *atomic.Int32 {
 		}
 	}
 	return nil
+}
+
+// Finish derives the hot-path shapes (ID tables, address bytes) from the
+// rest of the snapshot. The writer calls it once before Publish.
+func (t *Tables) Finish() {
+	t.SPI = NewIDMap(t.InSA)
+	t.SID = NewIDMap(t.Sessions)
+	t.Local.Is4 = t.Local.Addr.Is4()
+	if t.Local.Is4 {
+		t.Local.Addr4 = t.Local.Addr.As4()
+	} else {
+		t.Local.Addr16 = t.Local.Addr.As16()
+	}
 }
