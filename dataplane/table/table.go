@@ -198,6 +198,9 @@ type SessionState struct {
 	MACs               atomic.Int32
 	RxPackets, RxBytes atomic.Uint64
 	TxPackets, TxBytes atomic.Uint64
+	// Pad to two cache lines so sessions owned by different workers never
+	// share a line (their counters are written per packet).
+	_ [128 - 40]byte
 }
 
 // Tables is one immutable snapshot.
