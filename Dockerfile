@@ -9,7 +9,7 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /out/tunterm ./cmd/tunt
 
 FROM gcr.io/distroless/static-debian12
 COPY --from=build /out/tunterm /usr/bin/tunterm
-# Capabilities the daemon needs (tunterm run, with the live dataplane):
+# Capabilities the daemon needs (tunterm run):
 #   CAP_NET_ADMIN  attach XDP programs, read/follow the neighbour table
 #   CAP_NET_RAW    AF_XDP / AF_PACKET sockets
 #   CAP_BPF, CAP_PERFMON (or CAP_SYS_ADMIN on older kernels)  load BPF programs/maps
