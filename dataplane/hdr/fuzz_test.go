@@ -120,6 +120,10 @@ func refUpper(b []byte, end int, proto uint8, off, depth int, frag bool) (uint8,
 	if end-off < n {
 		return proto, off, frag, false
 	}
+	if proto == hdr.ProtoFragment && binary.BigEndian.Uint16(b[off+2:])>>3 != 0 {
+		// Non-first fragment: fragment data follows, not headers (RFC 8200 §4.5).
+		return b[off], off + n, true, true
+	}
 	return refUpper(b, end, b[off], off+n, depth+1, frag)
 }
 
