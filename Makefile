@@ -35,13 +35,21 @@ run: build
 	  tshark -r $(BIN)/demo/drops.pcapng -T fields -e frame.number -e frame.interface_name -e _ws.col.Info 2>/dev/null | sed 's/^/   /'; \
 	else echo "(install tshark to see the outputs dissected: make deps)"; fi
 
-# Packages the tests need (Debian 12). Idempotent and quiet when present.
+# Packages the tests need (Debian 12): tshark and scapy (interop oracles),
+# FreeRADIUS + radsecproxy (RadSec interop), strongSwan with kernel-libipsec
+# (IKEv2 interop), iproute2 (netns labs). Idempotent; quiet when present.
+DEB_PKGS := tshark python3-scapy freeradius freeradius-utils radsecproxy openssl \
+            strongswan-charon strongswan-swanctl libcharon-extra-plugins iproute2
 deps:
-	@if ! command -v tshark >/dev/null || ! $(PY) -c 'import scapy' 2>/dev/null; then \
-	  echo "installing test dependencies (tshark, python3-scapy)"; \
+	@missing=""; \
+	for c in tshark radsecproxy freeradius radclient openssl ip /usr/lib/ipsec/charon swanctl; do \
+	  command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	$(PY) -c 'import scapy' 2>/dev/null || missing="$$missing scapy"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing test dependencies (missing:$$missing)"; \
 	  apt-get update -qq && \
 	  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark python3-scapy >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PKGS) >/dev/null; \
 	fi
 	$(GO) mod download
 
