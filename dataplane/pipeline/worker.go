@@ -199,31 +199,28 @@ func (w *Worker) transmit(p port.Port, b *port.Batch, dir stats.Dir, taps *tapSe
 // toUp queues f for the upstream port (or for the worker that transmits
 // for us).
 func (w *Worker) toUp(f *port.Frame, taps *tapSet) {
-	if w.up == nil {
-		w.handoff(w.txVia, &Handoff{F: *f, Kind: hoTxUp, Dir: w.cur.dir}, taps)
-		w.cur.outs++
-		return
-	}
-	if w.txUp.Full() {
-		w.transmit(w.up, &w.txUp, stats.FromDown, taps)
-	}
-	w.txUp.Add(*f)
-	w.cur.outs++
+	w.emit(w.up, &w.txUp, hoTxUp, stats.FromDown, f, taps)
 }
 
 // toDown queues f for the downstream port (or for the worker that
 // transmits for us).
 func (w *Worker) toDown(f *port.Frame, taps *tapSet) {
-	if w.down == nil {
-		w.handoff(w.txVia, &Handoff{F: *f, Kind: hoTxDown, Dir: w.cur.dir}, taps)
-		w.cur.outs++
+	w.emit(w.down, &w.txDown, hoTxDown, stats.FromUp, f, taps)
+}
+
+// emit queues f on port p's transmit batch b (dir: the direction of
+// travel), or, when this worker has no such port, hands it to the worker
+// that transmits for us.
+func (w *Worker) emit(p port.Port, b *port.Batch, kind handoffKind, dir stats.Dir, f *port.Frame, taps *tapSet) {
+	w.cur.outs++
+	if p == nil {
+		w.handoff(w.txVia, &Handoff{F: *f, Kind: kind, Dir: w.cur.dir}, taps)
 		return
 	}
-	if w.txDown.Full() {
-		w.transmit(w.down, &w.txDown, stats.FromUp, taps)
+	if b.Full() {
+		w.transmit(p, b, dir, taps)
 	}
-	w.txDown.Add(*f)
-	w.cur.outs++
+	b.Add(*f)
 }
 
 // addrFrom converts 4 or 16 address bytes without allocating.
