@@ -14,10 +14,18 @@ all: build
 build:
 	$(GO) build -o $(BIN)/tunterm ./cmd/tunterm
 
-# `make run`: build and show the dataplane working. Until the live netns lab
-# lands, this replays the shipped demo captures (two APs, both directions,
-# a few attacks) through the same pipeline the daemon runs.
+# `make run`: the live lab (root): tunterm in a network namespace between 20
+# simulated APs and a corporate trunk, 20,000 frames/s each way (AES-GCM ESP
+# over L2TPv3, 802.1Q on the trunk), progress every 2 s; Ctrl-C tears it all
+# down. LAB_ARGS="--duration 20s" ends by itself.
 run: build
+	$(GO) build -o $(BIN)/ttgen ./cmd/ttgen
+	$(GO) build -o $(BIN)/tunterm-lab ./bench/lab
+	$(BIN)/tunterm-lab --bin $(BIN) --no-build $(LAB_ARGS)
+
+# `make demo`: the offline pipeline on the shipped captures (two APs, both
+# directions, a few attacks): what came out and why, no root needed.
+demo: build
 	@echo "== tunterm replay on testdata/demo (AP -> corporate and corporate -> AP) =="
 	@mkdir -p $(BIN)/demo
 	$(BIN)/tunterm replay -v --config testdata/demo/tunterm.yaml \

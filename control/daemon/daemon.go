@@ -34,6 +34,7 @@ import (
 	"github.com/tunterm/tunterm/dataplane/bridge"
 	"github.com/tunterm/tunterm/dataplane/pipeline"
 	"github.com/tunterm/tunterm/dataplane/port"
+	"github.com/tunterm/tunterm/dataplane/port/afpacket"
 	"github.com/tunterm/tunterm/dataplane/port/afxdp"
 	"github.com/tunterm/tunterm/dataplane/stats"
 	"github.com/tunterm/tunterm/dataplane/table"
@@ -139,7 +140,9 @@ func (d *Daemon) start() error {
 		"peers", len(t.Peers), "sessions", len(t.Sessions), "inbound_sas", len(t.InSA))
 	d.followNeighbours()
 
-	mesh := pipeline.NewMesh(n, 1024)
+	// A handoff ring holds a NIC ring's worth twice over, so a burst that
+	// fills one worker's RX ring does not overflow the ring to its owner.
+	mesh := pipeline.NewMesh(n, 2*c.Ports.RingSize)
 	switch drv := c.Ports.Driver; drv {
 	case "afxdp", "auto":
 		err = d.openXDP(n, t.Local.Addr)
@@ -335,6 +338,7 @@ func (d *Daemon) loop(ctx context.Context, reload <-chan struct{}) error {
 		statsC = st.C
 	}
 	last, lastT := d.counters(), time.Now()
+	lastNIC := d.nicDrops()
 	for {
 		select {
 		case <-ctx.Done():
@@ -345,9 +349,9 @@ func (d *Daemon) loop(ctx context.Context, reload <-chan struct{}) error {
 		case now := <-tick.C:
 			d.prog.Age(uint32(now.Unix()))
 		case now := <-statsC:
-			cur := d.counters()
-			d.logStats(last, cur, now.Sub(lastT))
-			last, lastT = cur, now
+			cur, nic := d.counters(), d.nicDrops()
+			d.logStats(last, cur, now.Sub(lastT), nic-lastNIC)
+			last, lastT, lastNIC = cur, now, nic
 		}
 	}
 }
@@ -489,7 +493,29 @@ func (d *Daemon) counters() stats.Snapshot {
 	return stats.Sum(cs...)
 }
 
-func (d *Daemon) logStats(a, b stats.Snapshot, dt time.Duration) {
+// nicDrops sums the frames the kernel dropped before our sockets saw them
+// (AF_XDP RX ring full or frame too long; AF_PACKET ring drops): the
+// overload signal that no pipeline counter can show.
+func (d *Daemon) nicDrops() uint64 {
+	var n uint64
+	for _, wk := range d.workers {
+		for _, p := range []port.Port{wk.down, wk.up} {
+			switch p := p.(type) {
+			case *afxdp.Port:
+				if s, err := p.Stats(); err == nil {
+					n += s.RxDropped + s.RxRingFull
+				}
+			case *afpacket.Port:
+				if s, err := p.Stats(); err == nil {
+					n += s.Drops
+				}
+			}
+		}
+	}
+	return n
+}
+
+func (d *Daemon) logStats(a, b stats.Snapshot, dt time.Duration, nic uint64) {
 	s := dt.Seconds()
 	rate := func(x, y uint64) string { return fmt.Sprintf("%.0f", float64(y-x)/s) }
 	var drops []string
@@ -507,7 +533,7 @@ func (d *Daemon) logStats(a, b stats.Snapshot, dt time.Duration) {
 		"tx_up_pps", rate(a.TxPkts[stats.FromDown], b.TxPkts[stats.FromDown]),
 		"tx_down_pps", rate(a.TxPkts[stats.FromUp], b.TxPkts[stats.FromUp]),
 		"tx_up_mbps", fmt.Sprintf("%.1f", float64(b.TxBytes[stats.FromDown]-a.TxBytes[stats.FromDown])*8/s/1e6),
-		"macs_learned", b.Learned, "handoffs", b.Handoffs-a.Handoffs,
+		"macs_learned", b.Learned, "handoffs", b.Handoffs-a.Handoffs, "nic_rx_dropped", nic,
 		"not_forwarded", strings.Join(drops, " "))
 }
 
@@ -529,13 +555,22 @@ func (d *Daemon) closeAll() {
 func (d *Daemon) cleanup() {
 	d.stop.Store(true)
 	d.wg.Wait()
-	final := d.counters()
+	final, nic, ran := d.counters(), d.nicDrops(), len(d.workers) > 0
 	d.closeAll()
 	if d.nbDone != nil {
 		close(d.nbDone)
 	}
-	if final.RxPkts[0]+final.RxPkts[1] > 0 {
+	if ran {
+		var drops []string
+		for dir := range stats.NumDirs {
+			for r := range stats.NumReasons {
+				if n := final.Drops[dir][r]; n > 0 {
+					drops = append(drops, fmt.Sprintf("%s/%s=%d", dir, stats.Reason(r), n))
+				}
+			}
+		}
 		d.log.Info("final counters", "rx_down", final.RxPkts[stats.FromDown], "rx_up", final.RxPkts[stats.FromUp],
-			"tx_up", final.TxPkts[stats.FromDown], "tx_down", final.TxPkts[stats.FromUp])
+			"tx_up", final.TxPkts[stats.FromDown], "tx_down", final.TxPkts[stats.FromUp],
+			"handoffs", final.Handoffs, "nic_rx_dropped", nic, "not_forwarded", strings.Join(drops, " "))
 	}
 }

@@ -520,10 +520,6 @@ func (w *Worker) bridgeFromSession(t *table.Tables, s *table.Session, f *port.Fr
 		hdr.SetVLAN(b, vlan) // priority-tagged (VID 0): give it the native VLAN
 		tagged = true
 	}
-	if e.Tags > 0 && !tagged {
-		hdr.SetVLAN(b, vlan) // priority-tagged (VID 0): give it the native VLAN
-		tagged = true
-	}
 	dst := hdr.Dst(b)
 	if !hdr.IsMulticastMAC(dst) {
 		if o, hit := w.fdb.Lookup(bridge.MakeKey(vlan, dst)); hit {
