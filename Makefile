@@ -47,12 +47,13 @@ demo: build
 # FreeRADIUS + radsecproxy (RadSec interop), strongSwan with kernel-libipsec
 # (IKEv2 interop), iproute2 (netns labs). Idempotent; quiet when present.
 DEB_PKGS := tshark python3-scapy freeradius freeradius-utils radsecproxy openssl \
-            strongswan-charon strongswan-swanctl libcharon-extra-plugins iproute2
+            strongswan-charon strongswan-swanctl libcharon-extra-plugins iproute2 \
+            python3-prometheus-client
 deps:
 	@missing=""; \
 	for c in tshark radsecproxy freeradius radclient openssl ip /usr/lib/ipsec/charon swanctl; do \
 	  command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
-	$(PY) -c 'import scapy' 2>/dev/null || missing="$$missing scapy"; \
+	$(PY) -c 'import scapy, prometheus_client' 2>/dev/null || missing="$$missing python-modules"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing test dependencies (missing:$$missing)"; \
 	  apt-get update -qq && \

@@ -20,6 +20,7 @@ import (
 	"github.com/tunterm/tunterm/control/config"
 	"github.com/tunterm/tunterm/control/daemon"
 	"github.com/tunterm/tunterm/control/programmer"
+	"github.com/tunterm/tunterm/control/radsec"
 	"github.com/tunterm/tunterm/control/replay"
 	"github.com/tunterm/tunterm/dataplane/bridge"
 	"github.com/tunterm/tunterm/dataplane/table"
@@ -44,6 +45,15 @@ Usage:
       would transmit is written to the -out files, every frame that is not
       forwarded to --drops (with .pcapng, each frame sits on an interface named
       direction:reason). Prints counters and every drop reason seen.
+
+  tunterm radsec --config FILE
+      Run the RadSec proxy alone, without the dataplane: RADIUS over TLS
+      (RFC 6614) from the APs on radsec.listen (TCP 2083), RADIUS over UDP to
+      radsec.auth_servers and radsec.acct_servers, and the management server
+      (management.listen: /metrics, /debug/radsec). Only the radsec and
+      management sections are checked. SIGHUP reloads certificates and
+      servers; SIGTERM or SIGINT stop. See docs/radsec.md. (tunterm run also
+      runs the proxy when the file has a radsec section.)
 
   tunterm check --config FILE
       Validate a configuration file and print what it sets up.
@@ -70,6 +80,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdReplay(args[1:], stdout, stderr)
 	case "check":
 		return cmdCheck(args[1:], stdout, stderr)
+	case "radsec":
+		return cmdRadSec(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -134,6 +146,12 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		var t *table.Tables
 		t, err = programmer.New(&table.Store{}, bridge.New(c.Bridge.FDBSize)).Apply(c)
+		if err == nil && c.RadSec != nil {
+			var line string
+			if line, err = radsec.Check(c.RadSec); err == nil {
+				fmt.Fprintf(stdout, "%s: radsec: %s\n", *cfgPath, line)
+			}
+		}
 		if err == nil {
 			fmt.Fprintf(stdout, "%s: ok: tunnel address %s, %d tunnels, %d peers, %d sessions, %d inbound SAs\n",
 				*cfgPath, t.Local.Addr, len(t.Tunnels), len(t.Peers), len(t.Sessions), len(t.InSA))
@@ -175,4 +193,48 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// cmdRadSec runs the RadSec proxy and the management server alone.
+func cmdRadSec(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("radsec", stderr)
+	cfgPath := fs.String("config", "", "configuration file (YAML) with a radsec section")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *cfgPath == "" {
+		fmt.Fprintln(stderr, "tunterm radsec: --config is required")
+		return 2
+	}
+	c, err := config.LoadRadSec(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "tunterm radsec: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer cancel()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	svc, err := radsec.StartService(c, log)
+	if err != nil {
+		log.Error("tunterm radsec failed", "err", err)
+		return 1
+	}
+	defer svc.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("stopping")
+			return 0
+		case <-hup:
+			nc, err := config.LoadRadSec(*cfgPath)
+			if err != nil {
+				log.Error("reload failed; keeping the running configuration", "err", err)
+				continue
+			}
+			svc.Reload(nc)
+		}
+	}
 }

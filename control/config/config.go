@@ -42,6 +42,12 @@ type Config struct {
 	// CPUs pins worker i to CPUs[i].
 	CPUs  []int `yaml:"cpus"`
 	Ports Ports `yaml:"ports"`
+	// RadSec is the RadSec proxy (docs/radsec.md); nil when absent.
+	RadSec *RadSec `yaml:"radsec"`
+	// Management is the /metrics and /debug HTTP server.
+	Management Management `yaml:"management"`
+	// IKE is the IKEv2 responder (docs/ike.md); nil when absent.
+	IKE *IKE `yaml:"ike"`
 }
 
 // Downstream is the APs' side: the tunnel address lives here.
@@ -340,6 +346,9 @@ func (c *Config) validate() error {
 	if err := c.validateDataplane(); err != nil {
 		return err
 	}
+	if err := c.validateRadSec(); err != nil {
+		return err
+	}
 	ds := &c.Downstream
 	if ds.Address == "" {
 		return errors.New("downstream.address: required (the tunnel address, e.g. 198.18.0.1/24)")
@@ -508,8 +517,8 @@ func (c *Config) validate() error {
 		}
 		e := sp.ESP
 		if e == nil {
-			if t.IPsecOn() {
-				return fmt.Errorf("%s.esp: required because tunnel %s has ipsec: true (IKE-negotiated SAs are not available yet)", where, t.Name)
+			if t.IPsecOn() && c.IKE == nil {
+				return fmt.Errorf("%s.esp: required because tunnel %s has ipsec: true (or configure ike: to negotiate the SAs)", where, t.Name)
 			}
 			continue
 		}
@@ -559,5 +568,5 @@ func (c *Config) validate() error {
 		}
 		spis[uint32(e.In.SPI)] = sp.Name
 	}
-	return nil
+	return c.validateIKE()
 }

@@ -30,7 +30,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tunterm/tunterm/control/config"
+	"github.com/tunterm/tunterm/control/ike"
 	"github.com/tunterm/tunterm/control/programmer"
+	"github.com/tunterm/tunterm/control/radsec"
 	"github.com/tunterm/tunterm/dataplane/bridge"
 	"github.com/tunterm/tunterm/dataplane/pipeline"
 	"github.com/tunterm/tunterm/dataplane/port"
@@ -71,7 +73,11 @@ type Daemon struct {
 	stop      atomic.Bool
 	wg        sync.WaitGroup
 	linkUp    map[int]bool
-	nbDone    chan struct{} // stops the netlink followers
+	nbDone    chan struct{}  // stops the netlink followers
+	ike       *ike.Responder // nil without an ike: block
+	// svc is the management server (/metrics, /debug/*) and the RadSec
+	// proxy; nil until the dataplane runs.
+	svc *radsec.Service
 }
 
 type ifaceInfo struct {
@@ -106,6 +112,13 @@ func Run(ctx context.Context, o Options, reload <-chan struct{}) error {
 	defer d.cleanup()
 	if err := d.start(); err != nil {
 		return err
+	}
+	if d.svc, err = radsec.StartService(d.cfg, d.log); err != nil {
+		return err
+	}
+	defer d.svc.Close() // before cleanup: defers run last-in first-out
+	if d.ike != nil {
+		d.ike.RegisterAPI(d.svc.API())
 	}
 	if o.Ready != nil {
 		close(o.Ready)
@@ -173,8 +186,30 @@ func (d *Daemon) start() error {
 	d.log.Info("dataplane running", "driver", d.driver, "workers", n, "cpus", cpus,
 		"downstream", d.down.name, "downstream_queues", d.down.queues,
 		"upstream", d.up.name, "upstream_queues", d.up.queues)
+	return d.startIKE()
+}
+
+// startIKE runs the IKEv2 responder on the downstream address (ike.listen)
+// when the file has an ike: block; the XDP program passes IKE to the
+// kernel's sockets. It programs the tables through d.prog.
+func (d *Daemon) startIKE() error {
+	if d.cfg.IKE == nil {
+		return nil
+	}
+	r, err := ike.New(ike.Options{Config: d.cfg.IKE, Dataplane: d.prog, Log: d.log})
+	if err != nil {
+		return err
+	}
+	if err := r.Start(); err != nil {
+		return err
+	}
+	d.ike = r
 	return nil
 }
+
+// IKE is the IKE responder, nil when not configured (the management server
+// registers its /debug/ipsec page with RegisterAPI).
+func (d *Daemon) IKE() *ike.Responder { return d.ike }
 
 // workerCount resolves workers: auto|N and cpus.
 func workerCount(c *config.Config) (int, []int, error) {
@@ -381,7 +416,16 @@ func (d *Daemon) reload() {
 			d.log.Error("reload: updating the XDP tunnel address", "err", err)
 		}
 	}
+	switch {
+	case d.ike != nil && c.IKE != nil:
+		d.ike.Reload(c.IKE)
+	case (d.ike != nil) != (c.IKE != nil):
+		d.log.Warn("reload: adding or removing the ike block takes effect at restart")
+	}
 	d.cfg = c
+	if d.svc != nil {
+		d.svc.Reload(c)
+	}
 	d.log.Info("configuration reloaded", "peers", len(t.Peers), "sessions", len(t.Sessions), "inbound_sas", len(t.InSA))
 }
 
@@ -553,6 +597,9 @@ func (d *Daemon) closeAll() {
 
 // cleanup stops the workers, closes the ports, detaches the programs.
 func (d *Daemon) cleanup() {
+	if d.ike != nil { // tell the APs, while the tables still exist
+		d.ike.Close()
+	}
 	d.stop.Store(true)
 	d.wg.Wait()
 	final, nic, ran := d.counters(), d.nicDrops(), len(d.workers) > 0
