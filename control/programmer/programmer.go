@@ -5,9 +5,14 @@
 // the snapshot with one atomic store, and cleans up after what was removed
 // (FDB entries of deleted sessions). It also runs FDB aging.
 //
-// Concurrency: a Programmer is used by one control goroutine at a time; its
-// methods are not safe for concurrent use. Workers only read what it
-// publishes.
+// It also takes the CHILD_SAs the IKE responder negotiates (ike.go) and
+// rebuilds the snapshot from the configuration and those SAs together.
+//
+// Concurrency: a Programmer is safe for concurrent use. One mutex serializes
+// every method (Apply, SetNeighbor, Age, and the IKE methods in ike.go, which
+// run on the IKE responder's goroutines), so it stays the one writer of the
+// tables; each method publishes at most one snapshot. Workers only read what
+// it publishes and never wait for the mutex.
 package programmer
 
 import (
@@ -15,6 +20,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/tunterm/tunterm/control/config"
@@ -39,6 +45,11 @@ type Programmer struct {
 	workers  int
 	gw       netip.Addr // downstream.gateway
 	gwMAC    [6]byte    // gateway MAC from the neighbour table (zero: none)
+
+	mu      sync.Mutex     // serializes every method (see the package doc)
+	cfg     *config.Config // the last applied configuration (rebuilt with IKE SAs)
+	ike     ikeState       // IKE-negotiated CHILD_SAs (ike.go)
+	nStatic int            // static peers at the head of cur.Peers
 }
 
 // SetWorkers sets the number of dataplane workers that own peers (default
@@ -94,17 +105,28 @@ type sessKey struct {
 }
 
 // Current returns the last published snapshot (nil before Apply).
-func (p *Programmer) Current() *table.Tables { return p.cur }
+func (p *Programmer) Current() *table.Tables {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cur
+}
 
 // Apply builds a snapshot from c and publishes it. On error nothing is
 // published and the current tables stay in force. Objects whose
 // configuration is unchanged keep their runtime state (a reload does not
 // reset replay windows, sequence numbers or counters).
 func (p *Programmer) Apply(c *config.Config) (*table.Tables, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ike.init()
+	return p.apply(c)
+}
+
+func (p *Programmer) apply(c *config.Config) (*table.Tables, error) {
 	old := p.cur
 	t := &table.Tables{
 		Gen:      p.gen + 1,
-		InSA:     map[uint32]*table.SA{},
+		InSA:     make(map[uint32]*table.SA, len(p.ike.spis)+2*len(c.StaticPeers)),
 		Sessions: map[uint32]*table.Session{},
 	}
 	ds := c.Downstream
@@ -142,10 +164,11 @@ func (p *Programmer) Apply(c *config.Config) (*table.Tables, error) {
 	inKeys, outKeys, sessKeys := map[uint32]saKey{}, map[string]saKey{}, map[uint32]sessKey{}
 	oldPeers := map[string]*table.Peer{}
 	if old != nil {
-		for _, pe := range old.Peers {
+		for _, pe := range old.Peers[:p.nStatic] { // IKE-only peers follow; ike.go carries theirs
 			oldPeers[pe.Name] = pe
 		}
 	}
+	claimed := map[netip.Addr]bool{}
 	for i, sp := range c.StaticPeers {
 		where := fmt.Sprintf("static_peers[%d] (%s)", i, sp.Name)
 		pe := &table.Peer{Name: sp.Name, Index: uint32(i), Addr: sp.Addr, Owner: p.ownerOf(sp.Name), St: &table.PeerState{}}
@@ -209,6 +232,12 @@ func (p *Programmer) Apply(c *config.Config) (*table.Tables, error) {
 			}
 			t.InSA[ink.spi] = inner(&table.SA{ESP: in})
 			pe.Out = inner(&table.SA{ESP: out})
+		} else if tun.IPsec { // protected by the SAs IKE negotiates (ike.go)
+			claimed[sp.Addr] = true
+			var err error
+			if l2tpAddr, err = p.ikeAttach(t, pe, sp.Addr); err != nil {
+				return nil, fmt.Errorf("%s: %w", where, err)
+			}
 		}
 		t.Peers = append(t.Peers, pe)
 
@@ -241,6 +270,9 @@ func (p *Programmer) Apply(c *config.Config) (*table.Tables, error) {
 		sessKeys[s.LocalID] = sk
 		t.Sessions[s.LocalID] = s
 	}
+	if err := p.ikePeers(t, claimed, oldPeers); err != nil {
+		return nil, err
+	}
 	// Index table and flood lists.
 	for _, s := range t.Sessions {
 		for int(s.Index) >= len(t.ByIndex) {
@@ -262,7 +294,7 @@ func (p *Programmer) Apply(c *config.Config) (*table.Tables, error) {
 
 	t.Finish()
 	p.gen++
-	p.cur, p.inKeys, p.outKeys, p.sessKeys = t, inKeys, outKeys, sessKeys
+	p.cur, p.inKeys, p.outKeys, p.sessKeys, p.cfg, p.nStatic = t, inKeys, outKeys, sessKeys, c, len(c.StaticPeers)
 	p.store.Publish(t)
 
 	// Sessions that disappeared or changed: forget their MACs and recycle
@@ -307,6 +339,8 @@ func (p *Programmer) newGen() uint32 {
 // Age removes FDB entries idle for longer than the aging time and adjusts
 // the owning sessions' MAC counts. now is in seconds (the workers' clock).
 func (p *Programmer) Age(now uint32) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	t := p.cur
 	if t == nil {
 		return 0
@@ -321,6 +355,8 @@ func (p *Programmer) Age(now uint32) int {
 // hop. A zero MAC (entry gone or failed) is ignored: the last known MAC is
 // the best guess. Reports whether anything changed.
 func (p *Programmer) SetNeighbor(ip netip.Addr, mac [6]byte) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if mac == ([6]byte{}) || p.cur == nil {
 		return false
 	}
