@@ -149,7 +149,7 @@ func (sa *ikeSA) handleAuth(inner []wire.Payload) []wire.Payload {
 		if n != nil {
 			resp = append(resp, n)
 		} else {
-			resp = append(resp, r.payloads(nil, nil)...)
+			resp = append(resp, r.payloads(nil)...)
 		}
 	}
 	return resp

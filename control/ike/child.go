@@ -32,7 +32,7 @@ type childResult struct {
 
 // payloads are the response payloads for the CHILD_SA: [N(USE_TRANSPORT_MODE)]
 // SA [Nr] [KEr] TSi TSr. In a response TSi is the peer's side.
-func (r *childResult) payloads(nr []byte, _ *wire.KE) []wire.Payload {
+func (r *childResult) payloads(nr []byte) []wire.Payload {
 	var ps []wire.Payload
 	if r.transport {
 		ps = append(ps, wire.NewNotify(wire.USE_TRANSPORT_MODE, nil))
@@ -313,7 +313,7 @@ func (sa *ikeSA) handleCreateChild(inner []wire.Payload) []wire.Payload {
 	if old != nil {
 		sa.logger().Info("CHILD_SA rekeyed by the peer", "old_spi_in", spi32(old.inSPI), "new_spi_in", spi32(res.ch.inSPI))
 	}
-	return res.payloads(nr, nil)
+	return res.payloads(nr)
 }
 
 func (sa *ikeSA) childByOut(spi uint32) *child {
