@@ -7,7 +7,7 @@ PKGS     := ./...
 RACE_PKGS := ./dataplane/... ./control/... ./ebpf/...
 FUZZTIME ?= 5s
 
-.PHONY: all build run demo test deps unit race fuzz vet bench bench-dataplane bench-radsec clean generate generate-check
+.PHONY: all build run demo test deps unit race fuzz vet bench bench-dataplane bench-radsec bench-ike clean generate generate-check
 
 all: build
 
@@ -83,7 +83,14 @@ test: deps vet unit race fuzz
 	@echo "make test: all passed"
 
 # Benchmarks (never timed tests). Figures are recorded in docs/performance.md.
-bench: bench-dataplane bench-radsec
+bench: bench-dataplane bench-radsec bench-ike
+
+# IKE: handshakes/s (PSK and ECDSA) and the time for 10,000 APs to connect;
+# snapshot rebuild cost per CHILD_SA install (figures in docs/performance.md).
+bench-ike:
+	@mkdir -p $(BIN)
+	$(GO) test -run '^$$' -bench BenchmarkHandshake -benchtime 10000x ./control/ike/ | tee $(BIN)/bench-ike.txt
+	$(GO) test -run '^$$' -bench BenchmarkInstallChild ./control/programmer/ | tee -a $(BIN)/bench-ike.txt
 
 # RadSec proxy: requests/s and p50/p99 with 1 to 1,000 AP TLS connections
 # against an in-process RADIUS server (figures in docs/radsec.md).
