@@ -36,6 +36,7 @@ type rig struct {
 	r     *ike.Responder
 	prog  *programmer.Programmer
 	store *table.Store
+	fdb   *bridge.FDB
 	cfg   *config.Config
 	log   *logBuf
 	ikeAP netip.AddrPort
@@ -71,12 +72,18 @@ static_peers:
 
 func newRig(t testing.TB, ikeYAML string) *rig {
 	t.Helper()
-	c, err := config.Parse([]byte(baseYAML + ikeYAML))
+	return newRigBase(t, baseYAML, ikeYAML)
+}
+
+// newRigBase is newRig with another dataplane configuration.
+func newRigBase(t testing.TB, base, ikeYAML string) *rig {
+	t.Helper()
+	c, err := config.Parse([]byte(base + ikeYAML))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	g := &rig{t: t, store: &table.Store{}, cfg: c, log: &logBuf{}}
-	g.prog = programmer.New(g.store, bridge.New(1024))
+	g := &rig{t: t, store: &table.Store{}, fdb: bridge.New(1024), cfg: c, log: &logBuf{}}
+	g.prog = programmer.New(g.store, g.fdb)
 	if _, err := g.prog.Apply(c); err != nil {
 		t.Fatal(err)
 	}

@@ -73,6 +73,12 @@ type Child struct {
 	UDPEncap  bool
 	TSi, TSr  []wire.TrafficSelector
 	Chosen    proposal.Chosen
+	// Replaces is the CHILD_SA a responder-initiated rekey replaced.
+	Replaces *Child
+	// Active: the AP sends with this SA (the first one at once, one the
+	// responder rekeyed once the responder deleted the one it replaces,
+	// as strongSwan does). Deleted: the responder deleted it.
+	Active, Deleted atomic.Bool
 }
 
 // Initiator is one AP's IKE SA.
@@ -116,6 +122,28 @@ type Initiator struct {
 	resps  chan []byte
 	closed chan struct{}
 	peerID uint32 // next request Message ID from the responder
+
+	// notOrig: the responder rekeyed the IKE SA and is now its original
+	// initiator (our requests carry no I flag, our keys are SK_er/SK_ar).
+	notOrig bool
+	// pendingIKE is the IKE SA the responder rekeyed to, used once it
+	// deletes the old one.
+	pendingIKE *pendingIKE
+	// The response to the responder's last request (by SPIi, Message ID),
+	// resent for a retransmission.
+	lastSPIi uint64
+	lastID   uint32
+	lastResp [][]byte
+	// ChildRekeysAnswered and IKERekeysAnswered count the responder's
+	// rekeys we accepted.
+	ChildRekeysAnswered, IKERekeysAnswered atomic.Int64
+}
+
+type pendingIKE struct {
+	spii, spir uint64
+	keys       ikecrypto.IKEKeys
+	suite      ikecrypto.Suite
+	chosen     proposal.Chosen
 }
 
 // ErrTimeout: no answer.
@@ -490,7 +518,10 @@ func (i *Initiator) Auth() error {
 	if err != nil {
 		return err
 	}
+	ch.Active.Store(true)
+	i.mu.Lock()
 	i.Children = append(i.Children, ch)
+	i.mu.Unlock()
 	return nil
 }
 
@@ -670,8 +701,11 @@ func (i *Initiator) exchange(x wire.ExchangeType, inner []wire.Payload) ([]wire.
 	i.mu.Lock()
 	id := i.msgID
 	i.msgID++
-	i.mu.Unlock()
 	h := wire.Header{SPIi: i.SPIi, SPIr: i.SPIr, Exchange: x, Flags: wire.FlagInitiator, MessageID: id}
+	if i.notOrig {
+		h.Flags = 0
+	}
+	i.mu.Unlock()
 	got, err := i.roundTrip(i.Seal(h, inner), x, id)
 	if err != nil {
 		return nil, err
@@ -768,7 +802,9 @@ func (i *Initiator) RekeyChild(c *Child) (*Child, error) {
 	if err != nil {
 		return nil, err
 	}
+	i.mu.Lock()
 	i.Children = append(i.Children, ch)
+	i.mu.Unlock()
 	return ch, nil
 }
 
@@ -825,40 +861,9 @@ func (i *Initiator) RekeyIKE() error {
 		return err
 	}
 	i.mu.Lock()
-	i.SPIi, i.SPIr, i.keys, i.suite, i.Chosen, i.msgID, i.peerID = spi, nspir, nkeys, nsuite, chosen, 0, 0
+	i.SPIi, i.SPIr, i.keys, i.suite, i.Chosen, i.msgID, i.peerID, i.notOrig = spi, nspir, nkeys, nsuite, chosen, 0, 0, false
 	i.mu.Unlock()
 	return i.setKeys(true)
-}
-
-// answer handles a request from the responder: liveness checks and
-// deletes get their (empty or paired) answer.
-func (i *Initiator) answer(h wire.Header, b []byte) {
-	if i.Silent.Load() {
-		return
-	}
-	i.mu.Lock()
-	spii, spir := i.SPIi, i.SPIr
-	i.mu.Unlock()
-	if h.SPIi != spii || h.SPIr != spir || i.skIn == nil {
-		return
-	}
-	_, inner, err := i.Open([][]byte{b})
-	if err != nil {
-		return
-	}
-	i.Requests.Add(1)
-	var resp []wire.Payload
-	for _, p := range inner {
-		if d, ok := p.(*wire.Delete); ok {
-			if d.Protocol == wire.ProtoIKE {
-				i.Deleted.Store(true)
-			}
-		}
-	}
-	rh := h.ResponseHeader()
-	for _, m := range i.Seal(rh, resp) {
-		i.SendRaw(m)
-	}
 }
 
 // schemeFor picks the RFC 7427 scheme of a key.
