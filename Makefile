@@ -7,7 +7,7 @@ PKGS     := ./...
 RACE_PKGS := ./dataplane/... ./control/... ./ebpf/...
 FUZZTIME ?= 5s
 
-.PHONY: all build run demo test deps unit race fuzz vet bench bench-dataplane bench-radsec bench-ike clean generate generate-check
+.PHONY: all build run demo test deps unit race fuzz vet bench bench-dataplane bench-radsec bench-ike bench-live bench-smoke clean generate generate-check
 
 all: build
 
@@ -84,6 +84,19 @@ test: deps vet unit race fuzz
 
 # Benchmarks (never timed tests). Figures are recorded in docs/performance.md.
 bench: bench-dataplane bench-radsec bench-ike
+
+# The live X1/X5/X10 harness (root): generator ns -> tunterm (AF_XDP on veth)
+# -> sink ns, both directions, against a plain AF_XDP forwarder's ceiling.
+# One JSON per case in bench/results/, then the table and docs/benchmark-live.svg.
+# Subsets: make bench-live LIVE_ARGS="--tunnels 500 --sizes 128,1400 --dirs down".
+bench-live: build
+	$(GO) run ./bench/live $(LIVE_ARGS)
+	$(GO) run ./bench/live report
+
+# Seconds-long smoke of the live harness (also run by `make test` as the
+# bench/live Go test).
+bench-smoke:
+	$(GO) run ./bench/live --smoke --out $(BIN)/bench-smoke
 
 # IKE: handshakes/s (PSK and ECDSA) and the time for 10,000 APs to connect;
 # snapshot rebuild cost per CHILD_SA install (figures in docs/performance.md).

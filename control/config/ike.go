@@ -275,7 +275,7 @@ func (c *Config) validateIKE() error {
 		return fmt.Errorf("ike.cert and ike.key: give both or neither")
 	}
 	if k.Cert != "" {
-		if k.Certs, err = readCerts(k.Cert); err != nil {
+		if k.Certs, err = ReadCertificates(k.Cert); err != nil {
 			return fmt.Errorf("ike.cert: %w", err)
 		}
 		if k.Signer, err = readKey(k.Key); err != nil {
@@ -296,7 +296,7 @@ func (c *Config) validateIKE() error {
 		if !policyOK(ca.ExpiredCerts) {
 			return fmt.Errorf("%s.expired_certs: %q is not reject or accept", where, ca.ExpiredCerts)
 		}
-		certs, err := readCerts(ca.File)
+		certs, err := ReadCertificates(ca.File)
 		if err != nil {
 			return fmt.Errorf("%s: %w", where, err)
 		}
@@ -333,7 +333,9 @@ func pskBytes(s string) ([]byte, error) {
 	return []byte(s), nil
 }
 
-func readCerts(path string) ([]*x509.Certificate, error) {
+// ReadCertificates reads the certificates of a PEM file (or one DER
+// certificate) at path: CA bundles for IKE and RadSec.
+func ReadCertificates(path string) ([]*x509.Certificate, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err

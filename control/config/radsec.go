@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -170,17 +169,7 @@ func (l *StringList) UnmarshalYAML(n *yaml.Node) error {
 // RadSec proxy alone: the whole file must decode (unknown keys are errors),
 // but only the radsec and management sections are validated, and radsec is
 // required.
-func LoadRadSec(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	c, err := ParseRadSec(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return c, nil
-}
+func LoadRadSec(path string) (*Config, error) { return load(path, ParseRadSec) }
 
 // ParseRadSec is LoadRadSec on bytes.
 func ParseRadSec(b []byte) (*Config, error) {

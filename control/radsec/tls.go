@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -60,30 +59,13 @@ func loadTLS(rc *config.RadSec) (*tlsSetup, error) {
 	ts := &tlsSetup{cert: infoOf(rc.Cert, leaf)}
 	roots := x509.NewCertPool()
 	for i, f := range rc.CA {
-		b, err := os.ReadFile(f)
+		certs, err := config.ReadCertificates(f)
 		if err != nil {
 			return nil, fmt.Errorf("radsec.ca[%d]: %w", i, err)
 		}
-		n := 0
-		for len(b) > 0 {
-			var blk *pem.Block
-			blk, b = pem.Decode(b)
-			if blk == nil {
-				break
-			}
-			if blk.Type != "CERTIFICATE" {
-				continue
-			}
-			c, err := x509.ParseCertificate(blk.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("radsec.ca[%d]: %s: %w", i, f, err)
-			}
+		for _, c := range certs {
 			roots.AddCert(c)
 			ts.cas = append(ts.cas, infoOf(f, c))
-			n++
-		}
-		if n == 0 {
-			return nil, fmt.Errorf("radsec.ca[%d]: %s holds no PEM certificate", i, f)
 		}
 	}
 	acceptExpired := rc.AcceptExpired
