@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// requireLab skips the test, loudly, when this machine cannot run the lab:
+// not root, no iproute2, no network namespaces, no AF_XDP sockets.
+func requireLab(t *testing.T) {
+	t.Helper()
+	skip := func(why string) {
+		t.Skipf("!!! SKIPPING LIVE BENCHMARK SMOKE TEST: %s !!!", why)
+	}
+	if os.Geteuid() != 0 {
+		skip("needs root (network namespaces, XDP, AF_XDP)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		skip("iproute2's ip is not installed")
+	}
+	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		skip("cannot create an AF_XDP socket: " + err.Error())
+	}
+	unix.Close(fd)
+	name := "tt-bl-probe-" + strconv.Itoa(os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		skip("cannot create a network namespace: " + strings.TrimSpace(string(out)))
+	}
+	exec.Command("ip", "netns", "del", name).Run()
+}
+
+// syncWriter lets the campaign's progress lines go to t.Log.
+type syncWriter struct {
+	mu sync.Mutex
+	t  *testing.T
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// TestSmoke runs the --smoke campaign (one case, 50 tunnels, 2 s, tunterm
+// and the xskfwd ceiling) and checks that traffic flowed, the JSON record
+// has every field the docs promise, and nothing is left behind.
+func TestSmoke(t *testing.T) {
+	requireLab(t)
+	o := defaults()
+	smoke(&o)
+	o.Out = t.TempDir()
+	o.Log = &syncWriter{t: t}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	recs, files, err := Run(ctx, o)
+	if err != nil {
+		t.Fatalf("Run(smoke) = %v", err)
+	}
+	if len(recs) != 1 || len(files) != 1 {
+		t.Fatalf("Run(smoke) wrote %d records in %d files, want 1 and 1", len(recs), len(files))
+	}
+	r := recs[0]
+	if r.PPS <= 0 {
+		t.Errorf("pps = %v, want > 0", r.PPS)
+	}
+	if r.CeilingPPS <= 0 {
+		t.Errorf("ceiling_pps = %v, want > 0", r.CeilingPPS)
+	}
+	if r.Ratio <= 0 {
+		t.Errorf("ratio = %v, want > 0", r.Ratio)
+	}
+
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("%s: %v", files[0], err)
+	}
+	for _, k := range []string{"direction", "inner_size", "cipher", "tunnels", "workers", "pps", "gbps", "loss",
+		"ceiling_pps", "ratio", "steal_pct", "tries", "duration_s", "offered_pps", "dut_drops", "machine", "measurements"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("%s: no field %q", files[0], k)
+		}
+	}
+	mach, _ := m["machine"].(map[string]any)
+	if k, _ := mach["kernel"].(string); k == "" {
+		t.Errorf("%s: machine.kernel is empty", files[0])
+	}
+	if m["direction"] != "down" || m["inner_size"] != "128" || m["cipher"] != "aes-gcm-256" || m["tunnels"] != 50.0 || m["workers"] != 1.0 {
+		t.Errorf("%s: case = %v/%v/%v/%v/%v, want down/128/aes-gcm-256/50/1", files[0],
+			m["direction"], m["inner_size"], m["cipher"], m["tunnels"], m["workers"])
+	}
+
+	// Clean teardown: no namespaces, no processes.
+	if left := leftNamespaces(o.Prefix); len(left) > 0 {
+		t.Errorf("namespaces left after the run: %v", left)
+	}
+	if kids := children(); len(kids) > 0 {
+		t.Errorf("child processes left after the run: %v", kids)
+	}
+}
+
+// children lists processes whose parent is this process.
+func children() []string {
+	var out []string
+	s := readCPU()
+	for pid, p := range s.procs {
+		if p.ppid == os.Getpid() {
+			out = append(out, strconv.Itoa(pid)+" "+p.comm)
+		}
+	}
+	return out
+}
+
+func TestDrops(t *testing.T) {
+	t0 := time.Now()
+	ls := []line{
+		{t0.Add(-time.Second), `time=x level=INFO msg=counters rx_down_pps=1 not_forwarded="down/no_sa=9"`},
+		{t0, `time=x level=INFO msg=counters rx_down_pps=1 macs_learned=501 not_forwarded="down/integrity=2 up/no_neighbor=3"`},
+		{t0.Add(time.Second), `time=x level=INFO msg=counters rx_down_pps=1 not_forwarded="down/integrity=5"`},
+		{t0.Add(time.Second), `time=x level=INFO msg=counters rx_down_pps=1 not_forwarded=""`},
+		{t0.Add(5 * time.Second), `time=x level=INFO msg=counters not_forwarded="down/no_sa=1"`},
+	}
+	got := fmtDrops(drops(ls, t0, t0.Add(2*time.Second)))
+	if want := "down/integrity=7 up/no_neighbor=3"; got != want {
+		t.Errorf("drops = %q, want %q", got, want)
+	}
+	if n, ok := lastLearned(ls, t0); !ok || n != 501 {
+		t.Errorf("lastLearned = %d, %v, want 501, true", n, ok)
+	}
+}
+
+func TestInnerBytes(t *testing.T) {
+	for _, tc := range []struct {
+		size string
+		want float64
+	}{{"128", 128}, {"512", 512}, {"1400", 1400}, {"imix", 354.0 + 1.0/3}, {"jumbo", 0}} {
+		if got := innerBytes(tc.size); got-tc.want > 1e-9 || tc.want-got > 1e-9 {
+			t.Errorf("innerBytes(%q) = %v, want %v", tc.size, got, tc.want)
+		}
+	}
+}
+
+// TestReport renders records as markdown and SVG; the SVG must be
+// well-formed XML with a bar per rate.
+func TestReport(t *testing.T) {
+	loss := 0.0001
+	recs := []Record{
+		{Case: "up-128-gcm-t500-w1", Direction: "up", InnerSize: "128", InnerBytes: 128, Cipher: "aes-gcm-256", Tunnels: 500, Workers: 1,
+			PPS: 300000, Gbps: 0.307, GbpsPerCore: 0.307, CeilingPPS: 400000, Ratio: 0.75, Tries: 1, CeilingTries: 1},
+		{Case: "down-1400-ctr-sha512-t10000-w2", Direction: "down", InnerSize: "1400", InnerBytes: 1400, Cipher: "aes-ctr-256-sha512",
+			Tunnels: 10000, Workers: 2, PPS: 100000, Gbps: 1.12, GbpsPerCore: 0.56, Loss: &loss, CeilingPPS: 250000, Ratio: 0.4,
+			DUTDrops: map[string]uint64{"down/integrity": 3}, Tries: 2, CeilingTries: 1, LossTries: 1, Disturbed: true},
+	}
+	// A second, slower run of the up case: summarised with the spread.
+	second := recs[0]
+	second.PPS, second.Ratio, second.Time = 280000, 0.7, "later"
+	recs = append(recs, second)
+	md := markdown(summarize(recs))
+	if !strings.Contains(md, "| 2 (0.280–0.300 Mpps, ratio 0.70–0.75) |") {
+		t.Errorf("markdown lacks the spread of the two up runs:\n%s", md)
+	}
+	if lines := strings.Count(md, "\n"); lines != 4 {
+		t.Errorf("markdown has %d lines, want 4:\n%s", lines, md)
+	}
+	if i, j := strings.Index(md, "| down |"), strings.Index(md, "| up |"); i < 0 || j < i {
+		t.Errorf("markdown rows not sorted down before up:\n%s", md)
+	}
+	for _, want := range []string{"0.01%", "down/integrity=3", "2/1/1 ⚠", "| 0.70 |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	rows := summarize(recs)
+	svg := chart(rows)
+	d := xml.NewDecoder(bytes.NewReader([]byte(svg)))
+	rects := 0
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			if err.Error() != "EOF" {
+				t.Fatalf("SVG is not well-formed: %v", err)
+			}
+			break
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "rect" {
+			rects++
+		}
+	}
+	// background + 2 legend swatches + 2 bars per case
+	if want := 3 + 2*len(rows); rects != want {
+		t.Errorf("SVG has %d rects, want %d", rects, want)
+	}
+}

@@ -1,0 +1,221 @@
+package main
+
+// The summary of a results directory: a markdown table and an SVG bar
+// chart (tunterm pps against the xskfwd ceiling, per case), both built
+// from the JSON records with the standard library only.
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// loadRecords reads every *.json record in dir, leaving out records with
+// an error and, unless smoke, smoke records.
+func loadRecords(dir string, smoke bool) ([]Record, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	var recs []Record
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		var r Record
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		if r.Case == "" || r.Error != "" || (r.Smoke && !smoke) {
+			continue
+		}
+		recs = append(recs, r)
+	}
+	return recs, nil
+}
+
+// row is one case of the summary: the run with the median ratio (median
+// rate without a ceiling) of every run of the case, and the spread.
+type row struct {
+	Record
+	N                  int
+	PPSMin, PPSMax     float64
+	RatioMin, RatioMax float64
+}
+
+// summarize groups records by case.
+func summarize(recs []Record) []row {
+	by := map[string][]Record{}
+	for _, r := range recs {
+		by[r.Case] = append(by[r.Case], r)
+	}
+	var rows []row
+	for _, rs := range by {
+		sort.Slice(rs, func(i, j int) bool {
+			if rs[i].Ratio != rs[j].Ratio {
+				return rs[i].Ratio < rs[j].Ratio
+			}
+			return rs[i].PPS < rs[j].PPS
+		})
+		w := row{Record: rs[(len(rs)-1)/2], N: len(rs), PPSMin: math.Inf(1), RatioMin: math.Inf(1)}
+		for _, r := range rs {
+			w.PPSMin, w.PPSMax = math.Min(w.PPSMin, r.PPS), math.Max(w.PPSMax, r.PPS)
+			w.RatioMin, w.RatioMax = math.Min(w.RatioMin, r.Ratio), math.Max(w.RatioMax, r.Ratio)
+		}
+		rows = append(rows, w)
+	}
+	sort.Slice(rows, func(i, j int) bool { return less(rows[i].Record, rows[j].Record) })
+	return rows
+}
+
+func less(a, b Record) bool {
+	switch {
+	case a.Direction != b.Direction:
+		return a.Direction < b.Direction // down before up
+	case a.Tunnels != b.Tunnels:
+		return a.Tunnels < b.Tunnels
+	case a.InnerBytes != b.InnerBytes:
+		return a.InnerBytes < b.InnerBytes
+	case a.Cipher != b.Cipher:
+		return a.Cipher > b.Cipher // gcm before ctr
+	}
+	return a.Workers < b.Workers
+}
+
+// markdown renders one row per case.
+func markdown(rows []row) string {
+	var b strings.Builder
+	b.WriteString("| dir | inner B | cipher | tunnels | workers | tunterm Mpps | inner Gbps | Gbps/core | ceiling Mpps | ratio | loss @90% | steal % | tries | runs | tunterm drops at max load |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, w := range rows {
+		r := w.Record
+		loss := "—"
+		if r.Loss != nil {
+			loss = fmt.Sprintf("%.2f%%", 100**r.Loss)
+			if r.LossRatePPS > 0 && r.LossOfferedPPS < 0.97*r.LossRatePPS {
+				loss += fmt.Sprintf(" (at %.0f%%)", 100*r.LossOfferedPPS/r.PPS)
+			}
+		}
+		ceil, ratio := "—", "—"
+		if r.CeilingPPS > 0 {
+			ceil, ratio = fmt.Sprintf("%.3f", r.CeilingPPS/1e6), fmt.Sprintf("%.2f", r.Ratio)
+		}
+		tries := fmt.Sprintf("%d/%d/%d", r.Tries, r.CeilingTries, r.LossTries)
+		if r.Disturbed {
+			tries += " ⚠"
+		}
+		runs := "1"
+		if w.N > 1 {
+			runs = fmt.Sprintf("%d (%.3f–%.3f Mpps", w.N, w.PPSMin/1e6, w.PPSMax/1e6)
+			if r.CeilingPPS > 0 {
+				runs += fmt.Sprintf(", ratio %.2f–%.2f", w.RatioMin, w.RatioMax)
+			}
+			runs += ")"
+		}
+		drops := fmtDrops(r.DUTDrops)
+		if drops == "" {
+			drops = "none"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %.3f | %.2f | %.2f | %s | %s | %s | %.1f | %s | %s | %s |\n",
+			r.Direction, r.InnerSize, shortCipher(r.Cipher), r.Tunnels, r.Workers, r.PPS/1e6, r.Gbps, r.GbpsPerCore,
+			ceil, ratio, loss, r.StealPct, tries, runs, drops)
+	}
+	return b.String()
+}
+
+// rowsOf makes one row of each record.
+func rowsOf(recs []Record) []row {
+	rows := make([]row, len(recs))
+	for i, r := range recs {
+		rows[i] = row{Record: r, N: 1, PPSMin: r.PPS, PPSMax: r.PPS, RatioMin: r.Ratio, RatioMax: r.Ratio}
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return less(rows[i].Record, rows[j].Record) })
+	return rows
+}
+
+// chart renders rows as horizontal bars: per case, tunterm's rate above the
+// ceiling's, on one Mpps scale.
+func chart(rows []row) string {
+	const (
+		left, right, top = 250, 170, 70
+		barW             = 520
+		barH, gap        = 11, 10
+		rowH             = 2*barH + gap
+	)
+	maxV := 0.0
+	for _, r := range rows {
+		maxV = math.Max(maxV, math.Max(r.PPS, r.CeilingPPS))
+	}
+	scale := niceCeil(maxV / 1e6)
+	height := top + len(rows)*rowH + 40
+	width := left + barW + right
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="11">`+"\n",
+		width, height, width, height)
+	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", width, height)
+	title := "tunterm live forwarding over veth (AF_XDP copy mode) vs a plain AF_XDP forwarder"
+	if len(rows) > 0 {
+		m := rows[0].Machine
+		title2 := fmt.Sprintf("%d vCPU %s, Linux %s, %s; rate at the sink, Mpps (median run)", m.CPUs, m.CPUModel, m.Kernel, m.GoVersion)
+		fmt.Fprintf(&b, `<text x="10" y="20" font-size="14" font-weight="bold">%s</text>`+"\n", html.EscapeString(title))
+		fmt.Fprintf(&b, `<text x="10" y="38" fill="#555">%s</text>`+"\n", html.EscapeString(title2))
+	}
+	// Legend.
+	fmt.Fprintf(&b, `<rect x="%d" y="46" width="12" height="10" fill="#1f77b4"/><text x="%d" y="55">tunterm</text>`+"\n", left, left+16)
+	fmt.Fprintf(&b, `<rect x="%d" y="46" width="12" height="10" fill="#bbbbbb"/><text x="%d" y="55">ceiling (xskfwd: same I/O, no processing)</text>`+"\n", left+80, left+96)
+	// Grid.
+	for i := 0; i <= 5; i++ {
+		v := scale * float64(i) / 5
+		x := left + int(float64(barW)*float64(i)/5)
+		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#e5e5e5"/>`+"\n", x, top-4, x, top+len(rows)*rowH)
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#555">%s</text>`+"\n", x, top+len(rows)*rowH+14, trimFloat(v))
+	}
+	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#555">Mpps</text>`+"\n", left+barW/2, top+len(rows)*rowH+30)
+	for i, r := range rows {
+		y := top + i*rowH
+		label := fmt.Sprintf("%s %s B %s, %d tun, %dw", r.Direction, r.InnerSize, shortCipher(r.Cipher), r.Tunnels, r.Workers)
+		if r.Disturbed {
+			label = "⚠ " + label
+		}
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", left-8, y+barH+4, html.EscapeString(label))
+		w := func(v float64) int { return int(math.Round(float64(barW) * v / 1e6 / scale)) }
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="#1f77b4"/>`+"\n", left, y, w(r.PPS), barH)
+		txt := fmt.Sprintf("%.3f (%.2f Gbps)", r.PPS/1e6, r.Gbps)
+		if r.CeilingPPS > 0 {
+			txt += fmt.Sprintf(" ratio %.2f", r.Ratio)
+		}
+		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", left+w(r.PPS)+4, y+barH-1, html.EscapeString(txt))
+		if r.CeilingPPS > 0 {
+			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="#bbbbbb"/>`+"\n", left, y+barH, w(r.CeilingPPS), barH)
+			fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#555">%.3f</text>`+"\n", left+w(r.CeilingPPS)+4, y+2*barH-1, r.CeilingPPS/1e6)
+		}
+	}
+	b.WriteString("</svg>\n")
+	return b.String()
+}
+
+// niceCeil rounds v up to 1, 2 or 5 times a power of ten.
+func niceCeil(v float64) float64 {
+	if v <= 0 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 2.5, 5, 10} {
+		if m*p >= v {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+func trimFloat(v float64) string {
+	s := fmt.Sprintf("%.3f", v)
+	s = strings.TrimRight(s, "0")
+	return strings.TrimSuffix(s, ".")
+}
