@@ -255,22 +255,31 @@ func load(path string, parse func([]byte) (*Config, error)) (*Config, error) {
 	return c, nil
 }
 
-// Parse decodes and validates YAML. Unknown keys are errors.
-func Parse(b []byte) (*Config, error) {
-	c := Config{Ports: Ports{NeedWakeup: true}}
+// decode reads YAML into c; unknown keys are errors, and errors name the
+// key path where they can.
+func decode(b []byte, c *Config) error {
 	d := yaml.NewDecoder(bytes.NewReader(b))
 	d.KnownFields(true)
-	if err := d.Decode(&c); err != nil {
+	if err := d.Decode(c); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, errors.New("config is empty")
+			return errors.New("config is empty")
 		}
 		var ve *valueError
 		if errors.As(err, &ve) {
 			if p := keyPath(b, ve.line, ve.col); p != "" {
-				return nil, fmt.Errorf("%s: %w", p, err)
+				return fmt.Errorf("%s: %w", p, err)
 			}
 		}
-		return nil, fmt.Errorf("config: %w", err)
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+// Parse decodes and validates YAML. Unknown keys are errors.
+func Parse(b []byte) (*Config, error) {
+	c := Config{Ports: Ports{NeedWakeup: true}}
+	if err := decode(b, &c); err != nil {
+		return nil, err
 	}
 	if err := c.validate(); err != nil {
 		return nil, err

@@ -1,10 +1,8 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"strconv"
@@ -174,19 +172,8 @@ func LoadRadSec(path string) (*Config, error) { return load(path, ParseRadSec) }
 // ParseRadSec is LoadRadSec on bytes.
 func ParseRadSec(b []byte) (*Config, error) {
 	var c Config
-	d := yaml.NewDecoder(bytes.NewReader(b))
-	d.KnownFields(true)
-	if err := d.Decode(&c); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("config is empty")
-		}
-		var ve *valueError
-		if errors.As(err, &ve) {
-			if p := keyPath(b, ve.line, ve.col); p != "" {
-				return nil, fmt.Errorf("%s: %w", p, err)
-			}
-		}
-		return nil, fmt.Errorf("config: %w", err)
+	if err := decode(b, &c); err != nil {
+		return nil, err
 	}
 	if c.RadSec == nil {
 		return nil, errors.New("radsec: required by `tunterm radsec` (see docs/radsec.md)")
