@@ -169,10 +169,10 @@ func TestReport(t *testing.T) {
 	}
 	// A second, slower run of the up case: summarised with the spread.
 	second := recs[0]
-	second.PPS, second.Ratio, second.Time = 280000, 0.7, "later"
+	second.PPS, second.Ratio, second.CeilingPPS, second.Time = 280000, 0.7, 400000, "later"
 	recs = append(recs, second)
 	md := markdown(summarize(recs))
-	if !strings.Contains(md, "| 2 (0.280–0.300 Mpps, ratio 0.70–0.75) |") {
+	if !strings.Contains(md, "| 2 | 0.290 (0.280–0.300) | 0.30 | 0.30 | 0.400 | 0.72 (0.70–0.75) |") {
 		t.Errorf("markdown lacks the spread of the two up runs:\n%s", md)
 	}
 	if lines := strings.Count(md, "\n"); lines != 4 {
@@ -181,7 +181,7 @@ func TestReport(t *testing.T) {
 	if i, j := strings.Index(md, "| down |"), strings.Index(md, "| up |"); i < 0 || j < i {
 		t.Errorf("markdown rows not sorted down before up:\n%s", md)
 	}
-	for _, want := range []string{"0.01%", "down/integrity=3", "2/1/1 ⚠", "| 0.70 |"} {
+	for _, want := range []string{"| 0.01% |", "down/integrity=3", "| ⚠ 1 of 1 |", "| 0.40 |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}

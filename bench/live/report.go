@@ -40,13 +40,31 @@ func loadRecords(dir string, smoke bool) ([]Record, error) {
 	return recs, nil
 }
 
-// row is one case of the summary: the run with the median ratio (median
-// rate without a ceiling) of every run of the case, and the spread.
+// row is one case of the summary. Its Record holds the case and, over
+// every run of it, the median rate, ceiling, ratio and loss; the other
+// fields give the spread.
 type row struct {
 	Record
 	N                  int
 	PPSMin, PPSMax     float64
 	RatioMin, RatioMax float64
+	LossMax            *float64
+	LossAt             float64 // median fraction of PPS the paced generator achieved
+	StealMax           float64
+	DisturbedN         int
+	Drops              map[string]uint64 // summed over runs
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	v = append([]float64(nil), v...)
+	sort.Float64s(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
 // summarize groups records by case.
@@ -57,16 +75,42 @@ func summarize(recs []Record) []row {
 	}
 	var rows []row
 	for _, rs := range by {
-		sort.Slice(rs, func(i, j int) bool {
-			if rs[i].Ratio != rs[j].Ratio {
-				return rs[i].Ratio < rs[j].Ratio
-			}
-			return rs[i].PPS < rs[j].PPS
-		})
-		w := row{Record: rs[(len(rs)-1)/2], N: len(rs), PPSMin: math.Inf(1), RatioMin: math.Inf(1)}
+		sort.Slice(rs, func(i, j int) bool { return rs[i].Time < rs[j].Time })
+		w := row{Record: rs[len(rs)-1], N: len(rs), PPSMin: math.Inf(1), RatioMin: math.Inf(1), Drops: map[string]uint64{}}
+		var pps, ceil, ratio, loss, at []float64
 		for _, r := range rs {
+			pps = append(pps, r.PPS)
 			w.PPSMin, w.PPSMax = math.Min(w.PPSMin, r.PPS), math.Max(w.PPSMax, r.PPS)
-			w.RatioMin, w.RatioMax = math.Min(w.RatioMin, r.Ratio), math.Max(w.RatioMax, r.Ratio)
+			if r.CeilingPPS > 0 {
+				ceil, ratio = append(ceil, r.CeilingPPS), append(ratio, r.Ratio)
+				w.RatioMin, w.RatioMax = math.Min(w.RatioMin, r.Ratio), math.Max(w.RatioMax, r.Ratio)
+			}
+			if r.Loss != nil {
+				loss = append(loss, *r.Loss)
+				if w.LossMax == nil || *r.Loss > *w.LossMax {
+					l := *r.Loss
+					w.LossMax = &l
+				}
+				if r.PPS > 0 {
+					at = append(at, r.LossOfferedPPS/r.PPS)
+				}
+			}
+			w.StealMax = math.Max(w.StealMax, r.StealPct)
+			if r.Disturbed {
+				w.DisturbedN++
+			}
+			for k, v := range r.DUTDrops {
+				w.Drops[k] += v
+			}
+		}
+		w.PPS, w.CeilingPPS, w.Ratio = median(pps), median(ceil), median(ratio)
+		w.Gbps = round(w.PPS*w.InnerBytes*8/1e9, 3)
+		w.GbpsPerCore = round(w.Gbps/float64(max(1, w.Workers)), 3)
+		w.Loss = nil
+		if len(loss) > 0 {
+			l := median(loss)
+			w.Loss = &l
+			w.LossAt = median(at)
 		}
 		rows = append(rows, w)
 	}
@@ -88,52 +132,63 @@ func less(a, b Record) bool {
 	return a.Workers < b.Workers
 }
 
-// markdown renders one row per case.
+// pct formats a loss, small negative values (frames in flight at the
+// window's edges) as 0.
+func pct(v float64) string {
+	if v < 0 && v > -0.001 {
+		v = 0
+	}
+	return fmt.Sprintf("%.2f%%", 100*v)
+}
+
+// markdown renders one row per case: medians over the runs, with the
+// spread when there are several.
 func markdown(rows []row) string {
 	var b strings.Builder
-	b.WriteString("| dir | inner B | cipher | tunnels | workers | tunterm Mpps | inner Gbps | Gbps/core | ceiling Mpps | ratio | loss @90% | steal % | tries | runs | tunterm drops at max load |\n")
+	b.WriteString("| dir | inner B | cipher | tunnels | workers | runs | tunterm Mpps | inner Gbps | Gbps/core | ceiling Mpps | ratio | loss @90% | max steal % | disturbed | tunterm drops at max load |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, w := range rows {
-		r := w.Record
-		loss := "—"
-		if r.Loss != nil {
-			loss = fmt.Sprintf("%.2f%%", 100**r.Loss)
-			if r.LossRatePPS > 0 && r.LossOfferedPPS < 0.97*r.LossRatePPS {
-				loss += fmt.Sprintf(" (at %.0f%%)", 100*r.LossOfferedPPS/r.PPS)
-			}
+		rate := fmt.Sprintf("%.3f", w.PPS/1e6)
+		if w.N > 1 {
+			rate += fmt.Sprintf(" (%.3f–%.3f)", w.PPSMin/1e6, w.PPSMax/1e6)
 		}
 		ceil, ratio := "—", "—"
-		if r.CeilingPPS > 0 {
-			ceil, ratio = fmt.Sprintf("%.3f", r.CeilingPPS/1e6), fmt.Sprintf("%.2f", r.Ratio)
-		}
-		tries := fmt.Sprintf("%d/%d/%d", r.Tries, r.CeilingTries, r.LossTries)
-		if r.Disturbed {
-			tries += " ⚠"
-		}
-		runs := "1"
-		if w.N > 1 {
-			runs = fmt.Sprintf("%d (%.3f–%.3f Mpps", w.N, w.PPSMin/1e6, w.PPSMax/1e6)
-			if r.CeilingPPS > 0 {
-				runs += fmt.Sprintf(", ratio %.2f–%.2f", w.RatioMin, w.RatioMax)
+		if w.CeilingPPS > 0 {
+			ceil, ratio = fmt.Sprintf("%.3f", w.CeilingPPS/1e6), fmt.Sprintf("%.2f", w.Ratio)
+			if w.N > 1 {
+				ratio += fmt.Sprintf(" (%.2f–%.2f)", w.RatioMin, w.RatioMax)
 			}
-			runs += ")"
 		}
-		drops := fmtDrops(r.DUTDrops)
+		loss := "—"
+		if w.Loss != nil {
+			loss = pct(*w.Loss)
+			if w.N > 1 {
+				loss += " (max " + pct(*w.LossMax) + ")"
+			}
+			if w.LossAt > 0 && w.LossAt < 0.97*0.9 {
+				loss += fmt.Sprintf(" at %.0f%%", 100*w.LossAt)
+			}
+		}
+		dist := "no"
+		if w.DisturbedN > 0 {
+			dist = fmt.Sprintf("⚠ %d of %d", w.DisturbedN, w.N)
+		}
+		drops := fmtDrops(w.Drops)
 		if drops == "" {
 			drops = "none"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %.3f | %.2f | %.2f | %s | %s | %s | %.1f | %s | %s | %s |\n",
-			r.Direction, r.InnerSize, shortCipher(r.Cipher), r.Tunnels, r.Workers, r.PPS/1e6, r.Gbps, r.GbpsPerCore,
-			ceil, ratio, loss, r.StealPct, tries, runs, drops)
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %d | %s | %.2f | %.2f | %s | %s | %s | %.1f | %s | %s |\n",
+			w.Direction, w.InnerSize, shortCipher(w.Cipher), w.Tunnels, w.Workers, w.N, rate, w.Gbps, w.GbpsPerCore,
+			ceil, ratio, loss, w.StealMax, dist, drops)
 	}
 	return b.String()
 }
 
 // rowsOf makes one row of each record.
 func rowsOf(recs []Record) []row {
-	rows := make([]row, len(recs))
-	for i, r := range recs {
-		rows[i] = row{Record: r, N: 1, PPSMin: r.PPS, PPSMax: r.PPS, RatioMin: r.Ratio, RatioMax: r.Ratio}
+	var rows []row
+	for _, r := range recs {
+		rows = append(rows, summarize([]Record{r})...)
 	}
 	sort.SliceStable(rows, func(i, j int) bool { return less(rows[i].Record, rows[j].Record) })
 	return rows
@@ -162,7 +217,7 @@ func chart(rows []row) string {
 	title := "tunterm live forwarding over veth (AF_XDP copy mode) vs a plain AF_XDP forwarder"
 	if len(rows) > 0 {
 		m := rows[0].Machine
-		title2 := fmt.Sprintf("%d vCPU %s, Linux %s, %s; rate at the sink, Mpps (median run)", m.CPUs, m.CPUModel, m.Kernel, m.GoVersion)
+		title2 := fmt.Sprintf("%d vCPU %s, Linux %s, %s; rate at the sink, Mpps (median of the runs)", m.CPUs, m.CPUModel, m.Kernel, m.GoVersion)
 		fmt.Fprintf(&b, `<text x="10" y="20" font-size="14" font-weight="bold">%s</text>`+"\n", html.EscapeString(title))
 		fmt.Fprintf(&b, `<text x="10" y="38" fill="#555">%s</text>`+"\n", html.EscapeString(title2))
 	}
@@ -180,13 +235,16 @@ func chart(rows []row) string {
 	for i, r := range rows {
 		y := top + i*rowH
 		label := fmt.Sprintf("%s %s B %s, %d tun, %dw", r.Direction, r.InnerSize, shortCipher(r.Cipher), r.Tunnels, r.Workers)
-		if r.Disturbed {
+		if r.DisturbedN > 0 {
 			label = "⚠ " + label
 		}
 		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", left-8, y+barH+4, html.EscapeString(label))
 		w := func(v float64) int { return int(math.Round(float64(barW) * v / 1e6 / scale)) }
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="#1f77b4"/>`+"\n", left, y, w(r.PPS), barH)
 		txt := fmt.Sprintf("%.3f (%.2f Gbps)", r.PPS/1e6, r.Gbps)
+		if r.N > 1 {
+			txt = fmt.Sprintf("%.3f (%.2f Gbps, %d runs)", r.PPS/1e6, r.Gbps, r.N)
+		}
 		if r.CeilingPPS > 0 {
 			txt += fmt.Sprintf(" ratio %.2f", r.Ratio)
 		}
