@@ -160,6 +160,10 @@ func (sa *ikeSA) install(ch *child, in, out ikecrypto.DirKeys, activate bool) *w
 	if ch.udp {
 		dc.NATPort = sa.remote.Port()
 	}
+	if !sa.dpKey.IsValid() {
+		sa.dpKey = dc.KeyOf()
+	}
+	dc.Key = sa.dpKey
 	if ch.mode == table.ModeTunnel {
 		dc.InnerLocal, dc.InnerRemote = ch.local.Start, ch.remote.Start
 	}
@@ -388,7 +392,7 @@ func (sa *ikeSA) rekeyed(chosen proposal.Chosen, gir, ni, nr []byte, spii, spir 
 	}
 	now := time.Now()
 	n := &ikeSA{r: sa.r, spiI: spii, spiR: spir, weInit: weInit, state: stEstablished, sock: sa.sock, remote: sa.remote,
-		natPeer: sa.natPeer, natUs: sa.natUs, chosen: chosen, ni: ni, nr: nr, fragOK: sa.fragOK, peerHashes: sa.peerHashes,
+		natPeer: sa.natPeer, natUs: sa.natUs, dpKey: sa.dpKey, chosen: chosen, ni: ni, nr: nr, fragOK: sa.fragOK, peerHashes: sa.peerHashes,
 		peerID: sa.peerID, peerIDStr: sa.peerIDStr, localIDStr: sa.localIDStr, authInfo: sa.authInfo,
 		certExpired: sa.certExpired, peerCert: sa.peerCert, children: sa.children, created: sa.created,
 		establishedAt: now, lastRecv: now, lastActive: now, lastESP: sa.lastESP,

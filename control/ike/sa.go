@@ -42,6 +42,10 @@ type ikeSA struct {
 	sock           *socket
 	remote         netip.AddrPort
 	natPeer, natUs bool
+	// dpKey names the AP's dataplane peer (programmer.IKEChild.Key): set
+	// by the first CHILD_SA and kept across NAT rebinding and IKE rekeys,
+	// so APs behind one NAT address stay apart and each keeps its peer.
+	dpKey netip.AddrPort
 
 	chosen      proposal.Chosen
 	suite       ikecrypto.Suite

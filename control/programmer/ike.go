@@ -21,6 +21,13 @@ import (
 // (they decrypt, and their L2TP sessions will come from the L2TPv3 control
 // plane).
 //
+// APs behind one NAT share an address, so negotiated SAs are grouped by
+// IKEChild.Key (the AP's address and, with NAT-T, its UDP port), one
+// dataplane peer per key: "ike 198.18.0.7" or "ike 198.18.0.7:4501". A
+// static peer matches by address only; when several keys share its address
+// it takes the one with the most recently installed CHILD_SA and the others
+// stay IKE-only peers.
+//
 // Make-before-break: InstallChild publishes the new inbound SA before the
 // IKE response leaves, so the peer's first packet finds it; the outbound SA
 // is switched separately (ActivateOut) when the peer is known to have the
@@ -34,6 +41,10 @@ import (
 type IKEChild struct {
 	// Peer is the AP's outer address (the IKE SA's remote address).
 	Peer netip.Addr
+	// Key identifies the AP's dataplane peer; the IKE responder keeps it
+	// stable across NAT rebinding and IKE_SA rekeys. Zero: Peer, plus
+	// NATPort when UDPEncap (KeyOf).
+	Key netip.AddrPort
 	// NATPort is the AP's UDP port for ESP in UDP (0: 4500).
 	NATPort uint16
 	// UDPEncap: ESP in UDP 4500 (NAT detected, RFC 7296 §2.23).
@@ -43,6 +54,22 @@ type IKEChild struct {
 	InnerLocal, InnerRemote netip.Addr
 	// In is our inbound SA (its SPI came from AllocSPI), Out the peer's.
 	In, Out esp.Config
+}
+
+// KeyOf is the default IKEChild.Key: the address, and the NAT port when
+// ESP is UDP-encapsulated (several APs behind one NAT differ only there).
+func (c IKEChild) KeyOf() netip.AddrPort {
+	if c.Key.IsValid() {
+		return c.Key
+	}
+	port := uint16(0)
+	if c.UDPEncap {
+		port = c.NATPort
+		if port == 0 {
+			port = 4500
+		}
+	}
+	return netip.AddrPortFrom(c.Peer, port)
 }
 
 type ikeChild struct {
@@ -62,6 +89,7 @@ type ikePeer struct {
 	name   string
 	owner  int
 	cached *table.Peer
+	bound  *table.Peer // the peer of the last snapshot (static or cached)
 	in     []spiSA
 	dirty  bool
 }
@@ -72,10 +100,11 @@ type spiSA struct {
 }
 
 type ikeState struct {
-	peers map[netip.Addr]*ikePeer
-	spis  map[uint32]bool // reserved or installed inbound SPIs
-	bySPI map[uint32]*ikeChild
-	seq   uint64
+	peers  map[netip.AddrPort]*ikePeer // by IKEChild.KeyOf
+	claims map[string]netip.AddrPort   // static peer name → the key it took
+	spis   map[uint32]bool             // reserved or installed inbound SPIs
+	bySPI  map[uint32]*ikeChild
+	seq    uint64
 }
 
 // ErrNotApplied: IKE SAs arrive before the first Apply.
@@ -83,7 +112,8 @@ var ErrNotApplied = errors.New("programmer: no configuration applied yet")
 
 func (s *ikeState) init() {
 	if s.peers == nil {
-		s.peers = map[netip.Addr]*ikePeer{}
+		s.peers = map[netip.AddrPort]*ikePeer{}
+		s.claims = map[string]netip.AddrPort{}
 		s.spis = map[uint32]bool{}
 		s.bySPI = map[uint32]*ikeChild{}
 	}
@@ -145,10 +175,11 @@ func (p *Programmer) InstallChild(c IKEChild, activate bool) (in, out *esp.SA, e
 		return nil, nil, fmt.Errorf("programmer: outbound SA: %w", err)
 	}
 	c.In.EncKey, c.In.IntegKey, c.Out.EncKey, c.Out.IntegKey = nil, nil, nil, nil // esp.SA has its copy
-	pe := p.ike.peers[c.Peer]
+	c.Key = c.KeyOf()
+	pe := p.ike.peers[c.Key]
 	if pe == nil {
 		pe = &ikePeer{children: map[uint32]*ikeChild{}}
-		p.ike.peers[c.Peer] = pe
+		p.ike.peers[c.Key] = pe
 	}
 	p.ike.seq++
 	pe.dirty = true
@@ -165,24 +196,16 @@ func (p *Programmer) InstallChild(c IKEChild, activate bool) (in, out *esp.SA, e
 		delete(p.ike.bySPI, c.In.SPI)
 		pe.active, pe.dirty = prevActive, true
 		if len(pe.children) == 0 {
-			delete(p.ike.peers, c.Peer)
+			delete(p.ike.peers, c.Key)
 		}
 		return nil, nil, err
 	}
-	if c.UDPEncap && c.NATPort != 0 {
-		p.setNATPort(c.Peer, c.NATPort)
+	if c.UDPEncap && c.NATPort != 0 && pe.bound != nil {
+		// Seed the peer's NAT port from IKE; the dataplane then follows
+		// authenticated ESP-in-UDP packets.
+		pe.bound.St.NATPort.Store(uint32(c.NATPort))
 	}
 	return in, out, nil
-}
-
-// setNATPort seeds the peer's NAT port from IKE (the dataplane then follows
-// authenticated ESP-in-UDP packets).
-func (p *Programmer) setNATPort(addr netip.Addr, port uint16) {
-	for _, pe := range p.cur.Peers {
-		if pe.Addr == addr {
-			pe.St.NATPort.Store(uint32(port))
-		}
-	}
 }
 
 // ActivateOut makes the CHILD_SA with inbound SPI inSPI the one its peer's
@@ -239,7 +262,7 @@ func (p *Programmer) RemoveChild(inSPIs ...uint32) {
 			pe.active = newest(pe)
 		}
 		if len(pe.children) == 0 {
-			delete(p.ike.peers, ch.c.Peer)
+			delete(p.ike.peers, ch.c.Key)
 		}
 		changed = true
 	}
@@ -263,18 +286,46 @@ func (p *Programmer) ikeFind(spi uint32) (*ikePeer, *ikeChild) {
 	if ch == nil {
 		return nil, nil
 	}
-	return p.ike.peers[ch.c.Peer], ch
+	return p.ike.peers[ch.c.Key], ch
 }
 
-// ikeAttach puts the CHILD_SAs negotiated with addr into t for peer pe (a
+// ikeClaim picks, for the static peer name at addr, the IKE key it takes
+// over: the one it had, else the one with address addr and the most
+// recently installed CHILD_SA.
+func (p *Programmer) ikeClaim(name string, addr netip.Addr) (netip.AddrPort, bool) {
+	if k, ok := p.ike.claims[name]; ok && k.Addr() == addr && p.ike.peers[k] != nil {
+		return k, true
+	}
+	delete(p.ike.claims, name)
+	var best netip.AddrPort
+	var seq uint64
+	for k, ip := range p.ike.peers {
+		if k.Addr() != addr {
+			continue
+		}
+		for _, ch := range ip.children {
+			if ch.seq >= seq {
+				best, seq = k, ch.seq
+			}
+		}
+	}
+	if best.IsValid() {
+		p.ike.claims[name] = best
+	}
+	return best, best.IsValid()
+}
+
+// ikeAttach puts the CHILD_SAs negotiated under key into t for peer pe (a
 // static peer without esp:, or an IKE-only peer) and returns the address
 // L2TP packets of the peer come from: the inner remote address when the
-// active CHILD_SA is in tunnel mode, else addr.
-func (p *Programmer) ikeAttach(t *table.Tables, pe *table.Peer, addr netip.Addr) (netip.Addr, error) {
-	ip := p.ike.peers[addr]
+// active CHILD_SA is in tunnel mode, else the key's address.
+func (p *Programmer) ikeAttach(t *table.Tables, pe *table.Peer, key netip.AddrPort) (netip.Addr, error) {
+	addr := key.Addr()
+	ip := p.ike.peers[key]
 	if ip == nil {
 		return addr, nil
 	}
+	ip.bound = pe
 	wrap := func(ch *ikeChild, e *esp.SA) *table.SA {
 		return &table.SA{ESP: e, Peer: pe, Mode: ch.c.Mode, UDPEncap: ch.c.UDPEncap,
 			InnerLocal: ch.c.InnerLocal, InnerRemote: ch.c.InnerRemote}
@@ -294,11 +345,12 @@ func (p *Programmer) ikeAttach(t *table.Tables, pe *table.Peer, addr netip.Addr)
 	return addr, nil
 }
 
-// ikePeers adds a peer for every address with CHILD_SAs that no static peer
+// ikePeers adds a peer for every key with CHILD_SAs that no static peer
 // claimed, reusing the previous snapshot's objects of unchanged peers.
-func (p *Programmer) ikePeers(t *table.Tables, claimed map[netip.Addr]bool, oldPeers map[string]*table.Peer) error {
-	for addr, ip := range p.ike.peers {
-		if claimed[addr] {
+func (p *Programmer) ikePeers(t *table.Tables, claimed map[netip.AddrPort]bool, oldPeers map[string]*table.Peer) error {
+	for key, ip := range p.ike.peers {
+		addr := key.Addr()
+		if claimed[key] {
 			ip.cached, ip.in = nil, nil
 			continue
 		}
@@ -309,18 +361,22 @@ func (p *Programmer) ikePeers(t *table.Tables, claimed map[netip.Addr]bool, oldP
 				}
 				t.InSA[x.spi] = x.sa
 			}
+			ip.bound = ip.cached
 			t.Peers = append(t.Peers, ip.cached)
 			continue
 		}
 		if ip.name == "" {
 			ip.name = "ike " + addr.String()
+			if key.Port() != 0 {
+				ip.name = "ike " + key.String()
+			}
 			ip.owner = p.ownerOf(ip.name)
 		}
 		pe := &table.Peer{Name: ip.name, Index: uint32(len(t.Peers)), Addr: addr, Owner: ip.owner, St: &table.PeerState{}}
 		if ip.cached != nil {
 			pe.St = ip.cached.St
 		}
-		if _, err := p.ikeAttach(t, pe, addr); err != nil {
+		if _, err := p.ikeAttach(t, pe, key); err != nil {
 			return err
 		}
 		ip.in = ip.in[:0]

@@ -127,7 +127,7 @@ func TestIKEOnlyPeerAndReload(t *testing.T) {
 	if _, _, err := p.InstallChild(c, true); err != nil {
 		t.Fatal(err)
 	}
-	pe := peerByName(st.Load(), "ike 198.18.0.9")
+	pe := peerByName(st.Load(), "ike 198.18.0.9:40000")
 	if pe == nil || pe.Out == nil || st.Load().InSA[c.In.SPI].Peer != pe {
 		t.Fatalf("IKE-only peer not installed")
 	}
@@ -136,7 +136,7 @@ func TestIKEOnlyPeerAndReload(t *testing.T) {
 	if _, err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
-	if st.Load().InSA[c.In.SPI] == nil || peerByName(st.Load(), "ike 198.18.0.9").St != pe.St {
+	if st.Load().InSA[c.In.SPI] == nil || peerByName(st.Load(), "ike 198.18.0.9:40000").St != pe.St {
 		t.Fatalf("reload dropped the IKE SA or the peer state")
 	}
 	// A static SPI may not collide with an installed one.

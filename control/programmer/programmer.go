@@ -168,7 +168,7 @@ func (p *Programmer) apply(c *config.Config) (*table.Tables, error) {
 			oldPeers[pe.Name] = pe
 		}
 	}
-	claimed := map[netip.Addr]bool{}
+	claimed := map[netip.AddrPort]bool{}
 	for i, sp := range c.StaticPeers {
 		where := fmt.Sprintf("static_peers[%d] (%s)", i, sp.Name)
 		pe := &table.Peer{Name: sp.Name, Index: uint32(i), Addr: sp.Addr, Owner: p.ownerOf(sp.Name), St: &table.PeerState{}}
@@ -233,10 +233,12 @@ func (p *Programmer) apply(c *config.Config) (*table.Tables, error) {
 			t.InSA[ink.spi] = inner(&table.SA{ESP: in})
 			pe.Out = inner(&table.SA{ESP: out})
 		} else if tun.IPsec { // protected by the SAs IKE negotiates (ike.go)
-			claimed[sp.Addr] = true
-			var err error
-			if l2tpAddr, err = p.ikeAttach(t, pe, sp.Addr); err != nil {
-				return nil, fmt.Errorf("%s: %w", where, err)
+			if key, ok := p.ikeClaim(sp.Name, sp.Addr); ok {
+				claimed[key] = true
+				var err error
+				if l2tpAddr, err = p.ikeAttach(t, pe, key); err != nil {
+					return nil, fmt.Errorf("%s: %w", where, err)
+				}
 			}
 		}
 		t.Peers = append(t.Peers, pe)
