@@ -45,13 +45,14 @@ demo: build
 
 # Packages the tests need (Debian 12): tshark and scapy (interop oracles),
 # FreeRADIUS + radsecproxy (RadSec interop), strongSwan with kernel-libipsec
-# (IKEv2 interop), iproute2 (netns labs). Idempotent; quiet when present.
+# (IKEv2 interop), iproute2 (netns labs), nftables (a real NAT in front of
+# two strongSwan APs). Idempotent; quiet when present.
 DEB_PKGS := tshark python3-scapy freeradius freeradius-utils radsecproxy openssl \
             strongswan-charon strongswan-swanctl libcharon-extra-plugins iproute2 \
-            python3-prometheus-client
+            python3-prometheus-client nftables
 deps:
 	@missing=""; \
-	for c in tshark radsecproxy freeradius radclient openssl ip /usr/lib/ipsec/charon swanctl; do \
+	for c in tshark radsecproxy freeradius radclient openssl ip nft /usr/lib/ipsec/charon swanctl; do \
 	  command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	$(PY) -c 'import scapy, prometheus_client' 2>/dev/null || missing="$$missing python-modules"; \
 	if [ -n "$$missing" ]; then \
