@@ -152,7 +152,10 @@ func newInteropRig(t *testing.T, extra string) *interopRig {
 	return newInteropRigWith(t, extra, swanctlConf(), nil)
 }
 
-func newInteropRigWith(t *testing.T, extra, swconf string, files map[string][]byte) *interopRig {
+// newInteropRigWith: extra is appended to our ike: block, swconf is
+// charon's swanctl.conf, files its credentials, charonOpts extra lines for
+// the charon section of its strongswan.conf.
+func newInteropRigWith(t *testing.T, extra, swconf string, files map[string][]byte, charonOpts ...string) *interopRig {
 	requireInterop(t)
 	l := newNetLab(t)
 	var ikes, esps []string
@@ -198,7 +201,7 @@ ike:
 			t.Logf("responder log:\n%s", g.log.String())
 		}
 	})
-	g.ch = iketest.StartCharon(t, l.a, swconf, files)
+	g.ch = iketest.StartCharonWith(t, l.a, strings.Join(charonOpts, "\n"), swconf, files)
 	return g
 }
 

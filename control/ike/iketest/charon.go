@@ -43,6 +43,13 @@ type Charon struct {
 // instance is stopped when the test ends.
 func StartCharon(t testing.TB, ns, swanctlConf string, files ...map[string][]byte) *Charon {
 	t.Helper()
+	return StartCharonWith(t, ns, "", swanctlConf, files...)
+}
+
+// StartCharonWith is StartCharon with extra strongswan.conf lines for the
+// charon section (e.g. "fragment_size = 576").
+func StartCharonWith(t testing.TB, ns, charonOpts, swanctlConf string, files ...map[string][]byte) *Charon {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "tt-charon-")
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +64,7 @@ func StartCharon(t testing.TB, ns, swanctlConf string, files ...map[string][]byt
   install_routes = yes
   retransmit_timeout = 1.0
   retransmit_tries = 4
+%[2]s
   plugins {
     vici { socket = unix://%[1]s/run/charon.vici }
     kernel-libipsec { allow_peer_ts = yes }
@@ -80,7 +88,7 @@ func StartCharon(t testing.TB, ns, swanctlConf string, files ...map[string][]byt
 swanctl {
   load = pem pkcs1 pkcs8 x509 pubkey openssl random
 }
-`, dir)
+`, dir, charonOpts)
 	if err := os.WriteFile(filepath.Join(dir, "strongswan.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
