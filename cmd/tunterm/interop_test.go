@@ -490,6 +490,7 @@ func checkDownstream(t *testing.T, s *scenario) []record {
 type saInfo struct {
 	SPI       uint32 `json:"spi"`
 	Enc       string `json:"enc"`
+	Integ     string `json:"integ"`
 	ESN       bool   `json:"esn"`
 	CookieLen int    `json:"cookie_len"`
 	Sublayer  bool   `json:"sublayer"`
@@ -534,8 +535,9 @@ func readLines(t *testing.T, path string) []string {
 // downstream packet of a non-ESN SA whose cipher it knows, with the L2TPv3
 // cookie size and sublayer prefs of the session (one tshark run per
 // combination), and compares SPI, sequence number, ICV verdict, session ID,
-// cookie, inner VLAN and the outer and inner destination MACs.
-func checkTshark(t *testing.T, s *scenario) {
+// cookie, inner VLAN and the outer and inner destination MACs. It returns
+// how many packets it checked per integrity algorithm ("" for the AEADs).
+func checkTshark(t *testing.T, s *scenario) map[string]int {
 	t.Helper()
 	uat := readLines(t, s.path("esp_sa"))
 	chacha := readLines(t, s.path("esp_sa.chacha"))
@@ -574,6 +576,7 @@ func checkTshark(t *testing.T, s *scenario) {
 		sublayer bool
 		frames   []capFrame
 		want     []record
+		integs   []string
 	}
 	groups := map[string]*group{}
 	skipped := 0
@@ -592,6 +595,7 @@ func checkTshark(t *testing.T, s *scenario) {
 		}
 		g.frames = append(g.frames, f)
 		g.want = append(g.want, want[fmt.Sprint(f.ts, "/", spi, "/", seq)])
+		g.integs = append(g.integs, sa.Integ)
 	}
 	if len(groups) == 0 {
 		t.Fatal("no packet for tshark")
@@ -636,7 +640,7 @@ func checkTshark(t *testing.T, s *scenario) {
 		}()
 	}
 	wg.Wait()
-	checked := 0
+	checked, byInteg := 0, map[string]int{}
 	for i, k := range names {
 		if errs[i] != nil {
 			t.Fatal(errs[i])
@@ -679,10 +683,12 @@ func checkTshark(t *testing.T, s *scenario) {
 				break
 			}
 			checked++
+			byInteg[g.integs[j]]++
 		}
 	}
-	t.Logf("tshark decrypted and dissected %d packets in %d runs (%v); %d packets (ESN, or a cipher tshark lacks) were left to scapy",
-		checked, len(names), names, skipped)
+	t.Logf("tshark decrypted and dissected %d packets in %d runs (%v), per integrity algorithm %v; %d packets (ESN, or a cipher tshark lacks) were left to scapy",
+		checked, len(names), names, byInteg, skipped)
+	return byInteg
 }
 
 func at(s []string, i int) string {
@@ -720,7 +726,14 @@ func TestInteropMatrix(t *testing.T) {
 		checkFates(t, s)
 	})
 	t.Run("corporate_to_ap_scapy", func(t *testing.T) { checkDownstream(t, s) })
-	t.Run("corporate_to_ap_tshark", func(t *testing.T) { checkTshark(t, s) })
+	t.Run("corporate_to_ap_tshark", func(t *testing.T) {
+		byInteg := checkTshark(t, s)
+		for _, i := range []string{"hmac-sha1-96", "hmac-sha2-256-128", "hmac-sha2-384-192", "hmac-sha2-512-256"} {
+			if byInteg[i] == 0 {
+				t.Errorf("tshark verified no packet of an SA with %s", i)
+			}
+		}
+	})
 }
 
 // TestInteropBadInput replays good packets interleaved with bad ones: each bad

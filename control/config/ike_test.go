@@ -47,6 +47,21 @@ func TestIKEIssueExample(t *testing.T) {
 	}
 }
 
+// TestIKEESPSHA384: HMAC-SHA-384-192 (RFC 4868) is an ESP integrity
+// algorithm, not only an IKE one.
+func TestIKEESPSHA384(t *testing.T) {
+	c, err := Parse([]byte(ikeBase + "ike:\n  psk: [{id: \"*\", secret: x}]\n  esp_proposals: [aes256ctr-sha384-esn, aes128-sha384]\n"))
+	if err != nil {
+		t.Fatalf("Parse = %v", err)
+	}
+	for i, want := range []string{"ESP:AES_CTR_256/HMAC_SHA2_384_192/EXT_SEQ", "ESP:AES_CBC_128/HMAC_SHA2_384_192/NO_EXT_SEQ"} {
+		wp := c.IKE.ESPProps[i].Wire(1, wire.ProtoESP, nil, true)
+		if got := wp.String(); got != want {
+			t.Errorf("esp_proposals[%d] = %s, want %s", i, got, want)
+		}
+	}
+}
+
 func TestIKEDefaults(t *testing.T) {
 	c, err := Parse([]byte(ikeBase + "ike: {psk: [{id: \"@#0011223344ff\", secret: \"0x00112233\"}]}\n"))
 	if err != nil {
@@ -82,7 +97,7 @@ func TestIKEInvalid(t *testing.T) {
 	for _, tc := range []struct{ ike, want string }{
 		{"  proposals: [aes256-foo-sha1]\n" + psk, `ike.proposals[0]: proposal "aes256-foo-sha1": unknown algorithm "foo"`},
 		{"  proposals: [aes256gcm16-ecp256]\n" + psk, "ike.proposals[0]: proposal \"aes256gcm16-ecp256\": a PRF is required"},
-		{"  esp_proposals: [aes256-sha384]\n" + psk, "ike.esp_proposals[0]"},
+		{"  esp_proposals: [aes256-sha256-prfsha256]\n" + psk, "ike.esp_proposals[0]"},
 		{"  listen: [nowhere]\n" + psk, `ike.listen[0]: "nowhere" is not an IP address`},
 		{"  psk: [{secret: x}]\n", "ike.psk[0].id: required"},
 		{"  psk: [{id: a@b}]\n", "ike.psk[0].secret: required"},

@@ -214,6 +214,8 @@ func espAlgs(c proposal.Chosen) (esp.Cipher, esp.Integ, bool) {
 		integ = esp.HMACSHA1_96
 	case wire.AUTH_HMAC_SHA2_256_128:
 		integ = esp.HMACSHA256_128
+	case wire.AUTH_HMAC_SHA2_384_192:
+		integ = esp.HMACSHA384_192
 	case wire.AUTH_HMAC_SHA2_512_256:
 		integ = esp.HMACSHA512_256
 	default:

@@ -98,12 +98,14 @@ func inNS(t *testing.T, ns string, f func()) {
 const interopPSK = "tt-interop-psk-0123456789"
 
 // The proposal sets: the seed's (without ESN, which libipsec refuses), GCM
-// with ECP-384, CBC with MODP-2048, GCM-128 with ECP-256.
+// with ECP-384, CBC with MODP-2048, GCM-128 with ECP-256, CTR with ESP
+// HMAC-SHA-384-192.
 var interopSets = []struct{ name, ike, esp, want string }{
 	{"seed", "aes256ctr-sha512-prfsha512-curve25519", "aes256ctr-sha512", "ESP:AES_CTR-256/HMAC_SHA2_512_256"},
 	{"gcm", "aes256gcm16-prfsha384-ecp384", "aes256gcm16", "ESP:AES_GCM_16-256"},
 	{"cbc", "aes256-sha256-modp2048", "aes256-sha512", "ESP:AES_CBC-256/HMAC_SHA2_512_256"},
 	{"gcm128", "aes128gcm16-prfsha256-ecp256", "aes128gcm16", "ESP:AES_GCM_16-128"},
+	{"sha384", "aes256ctr-sha384-ecp384", "aes256ctr-sha384", "ESP:AES_CTR-256/HMAC_SHA2_384_192"},
 }
 
 func swanctlConf() string {
@@ -224,7 +226,7 @@ func (g *interopRig) waitLog(t *testing.T, s string) {
 	t.Fatalf("responder log has no %q", s)
 }
 
-// TestStrongSwanProposals: four proposal sets, PSK with a KEY_ID identity,
+// TestStrongSwanProposals: five proposal sets, PSK with a KEY_ID identity,
 // NAT-T (libipsec fakes a NAT), tunnel-mode host-to-host UDP 1701; the SAs
 // land in the tables.
 func TestStrongSwanProposals(t *testing.T) {

@@ -200,6 +200,8 @@ func TestPSKProposalSets(t *testing.T) {
 		{"cbc-modp2048", "aes256-sha256-modp2048", "aes256-sha256", true, "AES_CBC_256/HMAC_SHA2_256_128/NO_EXT_SEQ"},
 		{"gcm128-ecp256", "aes128gcm16-prfsha256-ecp256", "aes128gcm16-esn", true, "AES_GCM_16_128/EXT_SEQ"},
 		{"ctr128-ecp521", "aes128ctr-sha256-ecp521", "aes128ctr-sha1", false, "AES_CTR_128/HMAC_SHA1_96/NO_EXT_SEQ"},
+		{"ctr256-sha384-esn", "aes256ctr-sha384-ecp384", "aes256ctr-sha384-esn", true, "AES_CTR_256/HMAC_SHA2_384_192/EXT_SEQ"},
+		{"cbc128-sha384", "aes128-sha256-curve25519", "aes128-sha384", false, "AES_CBC_128/HMAC_SHA2_384_192/NO_EXT_SEQ"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newRig(t, withIKE(fmt.Sprintf("  proposals: [%s]\n  esp_proposals: [%s]\n", tc.ike, tc.esp)))

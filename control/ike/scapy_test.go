@@ -194,7 +194,7 @@ func hostFrame(t testing.TB, n int) []byte {
 // ESP that scapy opens with the AP's inbound keys, ESN-aware.
 func TestScapyTransportESN(t *testing.T) {
 	py := pythonScapy(t)
-	for _, suite := range []string{"aes256ctr-sha512-esn", "aes256gcm16-esn"} {
+	for _, suite := range []string{"aes256ctr-sha512-esn", "aes256ctr-sha384-esn", "aes256gcm16-esn"} {
 		t.Run(suite, func(t *testing.T) {
 			g := newRigBase(t, dpYAML, withIKE("  esp_proposals: ["+suite+"]\n"))
 			i := g.ap("127.0.0.2", func(c *iketest.Config) { c.ESP, c.Transport = suite, true })

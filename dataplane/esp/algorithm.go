@@ -32,6 +32,7 @@ const (
 	IntegNone      Integ = iota
 	HMACSHA1_96          // HMAC-SHA-1 truncated to 96 bits (RFC 2404)
 	HMACSHA256_128       // HMAC-SHA-256 truncated to 128 bits (RFC 4868 §2)
+	HMACSHA384_192       // HMAC-SHA-384 truncated to 192 bits (RFC 4868 §2)
 	HMACSHA512_256       // HMAC-SHA-512 truncated to 256 bits (RFC 4868 §2)
 	numIntegs
 )
@@ -72,6 +73,7 @@ var integs = [numIntegs]integInfo{
 	IntegNone:      {"none", 0, 0},
 	HMACSHA1_96:    {"hmac-sha1-96", 20, 12},
 	HMACSHA256_128: {"hmac-sha2-256-128", 32, 16},
+	HMACSHA384_192: {"hmac-sha2-384-192", 48, 24},
 	HMACSHA512_256: {"hmac-sha2-512-256", 64, 32},
 }
 
@@ -113,8 +115,8 @@ func (c Cipher) AEAD() bool { return c.valid() && ciphers[c].icvLen != 0 }
 func (i Integ) valid() bool { return i < numIntegs }
 
 // ParseInteg returns the integrity algorithm with the given name:
-// hmac-sha1-96, hmac-sha2-256-128 or hmac-sha2-512-256; "" (or "none") is
-// IntegNone.
+// hmac-sha1-96, hmac-sha2-256-128, hmac-sha2-384-192 or hmac-sha2-512-256;
+// "" (or "none") is IntegNone.
 func ParseInteg(s string) (Integ, error) {
 	if s == "" {
 		return IntegNone, nil
@@ -135,7 +137,7 @@ func (i Integ) String() string {
 	return fmt.Sprintf("integ(%d)", uint8(i))
 }
 
-// KeyLen is the HMAC key length: 20, 32 or 64 (0 for IntegNone).
+// KeyLen is the HMAC key length: 20, 32, 48 or 64 (0 for IntegNone).
 func (i Integ) KeyLen() int {
 	if i.valid() {
 		return integs[i].keyLen
@@ -143,7 +145,7 @@ func (i Integ) KeyLen() int {
 	return 0
 }
 
-// ICVLen is the truncated ICV length: 12, 16 or 32 (0 for IntegNone).
+// ICVLen is the truncated ICV length: 12, 16, 24 or 32 (0 for IntegNone).
 func (i Integ) ICVLen() int {
 	if i.valid() {
 		return integs[i].icvLen

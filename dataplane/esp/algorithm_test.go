@@ -51,6 +51,7 @@ func TestIntegs(t *testing.T) {
 		{"none", IntegNone, 0, 0},
 		{"hmac-sha1-96", HMACSHA1_96, 20, 12},
 		{"hmac-sha2-256-128", HMACSHA256_128, 32, 16},
+		{"hmac-sha2-384-192", HMACSHA384_192, 48, 24},
 		{"hmac-sha2-512-256", HMACSHA512_256, 64, 32},
 	}
 	for _, tc := range tests {
@@ -63,7 +64,7 @@ func TestIntegs(t *testing.T) {
 			t.Errorf("ParseInteg(%q.String()) = %v, %v", tc.name, back, err)
 		}
 	}
-	for _, bad := range []string{"hmac-sha256", "sha1", "hmac-sha2-384-192"} {
+	for _, bad := range []string{"hmac-sha256", "sha1", "sha384", "hmac-sha2-384", "hmac-sha2-384-256"} {
 		if _, err := ParseInteg(bad); !errors.Is(err, ErrUnknownInteg) {
 			t.Errorf("ParseInteg(%q) error = %v, want %v", bad, err, ErrUnknownInteg)
 		}

@@ -39,7 +39,8 @@
 //
 // Transforms: AES-GCM-128/256 (RFC 4106), ChaCha20-Poly1305 (RFC 7634),
 // AES-CTR-128/256 (RFC 3686) and AES-CBC-128/256 (RFC 3602) with
-// HMAC-SHA1-96 (RFC 2404), HMAC-SHA2-256-128 or HMAC-SHA2-512-256 (RFC 4868).
+// HMAC-SHA1-96 (RFC 2404), HMAC-SHA2-256-128, HMAC-SHA2-384-192 or
+// HMAC-SHA2-512-256 (RFC 4868).
 // Keys use the Linux xfrm / Wireshark layout: the salt of GCM, CTR and
 // ChaCha20-Poly1305 is the last 4 bytes of the key material.
 //

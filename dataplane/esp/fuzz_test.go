@@ -7,12 +7,14 @@ import (
 	"github.com/tunterm/tunterm/dataplane/stats"
 )
 
-// fuzzConfigs are the SAs FuzzOpen feeds: AES-GCM without ESN and
-// AES-CTR + HMAC-SHA-512 with ESN, fixed keys.
+// fuzzConfigs are the SAs FuzzOpen feeds: AES-GCM without ESN,
+// AES-CTR + HMAC-SHA-512 with ESN and AES-CBC + HMAC-SHA-384 without,
+// fixed keys.
 func fuzzConfigs() []Config {
 	return []Config{
 		testConfig(suite{AESGCM128, IntegNone}, false, 11),
 		testConfig(suite{AESCTR256, HMACSHA512_256}, true, 12),
+		testConfig(suite{AESCBC128, HMACSHA384_192}, false, 13),
 	}
 }
 

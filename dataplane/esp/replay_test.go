@@ -168,7 +168,7 @@ func TestReplayNoESN(t *testing.T) {
 // boundary, and the ICV/AAD covers them.
 func TestESNWrap(t *testing.T) {
 	for _, s := range []suite{{AESGCM128, IntegNone}, {ChaCha20Poly1305, IntegNone},
-		{AESCTR128, HMACSHA1_96}, {AESCBC256, HMACSHA512_256}} {
+		{AESCTR128, HMACSHA1_96}, {AESCTR256, HMACSHA384_192}, {AESCBC256, HMACSHA512_256}} {
 		t.Run(s.String(), func(t *testing.T) {
 			tx, rx := pair(t, s, true)
 			const base = 1<<32 - 3

@@ -254,6 +254,8 @@ func TestOverhead(t *testing.T) {
 		{suite{AESCTR256, HMACSHA512_256}, 16, 3 + 2 + 32, 32},
 		{suite{AESCTR128, HMACSHA1_96}, 16, 3 + 2 + 12, 12},
 		{suite{AESCBC256, HMACSHA256_128}, 24, 15 + 2 + 16, 16},
+		{suite{AESCTR128, HMACSHA384_192}, 16, 3 + 2 + 24, 24},
+		{suite{AESCBC128, HMACSHA384_192}, 24, 15 + 2 + 24, 24},
 	}
 	for _, tc := range tests {
 		sa := mustSA(t, testConfig(tc.s, false, 1))

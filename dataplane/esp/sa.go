@@ -185,7 +185,7 @@ func NewSA(c Config) (*SA, error) {
 		// Encryption without integrity is not offered: RFC 8221 allows
 		// AUTH_NONE only with AEAD ciphers, and RFC 4303 §3.4.3 forbids
 		// anti-replay without integrity.
-		return nil, fmt.Errorf("esp: Config.Integ: %s needs an integrity algorithm (hmac-sha1-96, hmac-sha2-256-128, hmac-sha2-512-256): %w",
+		return nil, fmt.Errorf("esp: Config.Integ: %s needs an integrity algorithm (hmac-sha1-96, hmac-sha2-256-128, hmac-sha2-384-192, hmac-sha2-512-256): %w",
 			c.Cipher, ErrInvalidConfig)
 	}
 	if len(c.IntegKey) != c.Integ.KeyLen() {
@@ -281,6 +281,8 @@ func newMAC(i Integ, key []byte) hash.Hash {
 		return hmac.New(sha1.New, key)
 	case HMACSHA256_128:
 		return hmac.New(sha256.New, key)
+	case HMACSHA384_192:
+		return hmac.New(sha512.New384, key)
 	case HMACSHA512_256:
 		return hmac.New(sha512.New, key)
 	}

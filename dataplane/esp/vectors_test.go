@@ -184,7 +184,8 @@ func subtleXOR(dst, src []byte) {
 
 type hmacCase struct {
 	Name, Key, Data  string
-	SHA256, SHA512   string
+	SHA256, SHA384   string
+	SHA512           string
 	PRF, ICV         string
 	Digest, Digest96 string
 }
@@ -206,7 +207,8 @@ func checkMAC(t *testing.T, integ Integ, key, data, full, trunc []byte) {
 	}
 }
 
-// TestRFC4231HMAC runs RFC 4231 §4 test cases 1-7 for SHA-256 and SHA-512.
+// TestRFC4231HMAC runs RFC 4231 §4 test cases 1-7 for SHA-256, SHA-384 and
+// SHA-512.
 func TestRFC4231HMAC(t *testing.T) {
 	var v struct{ Cases []hmacCase }
 	loadVectors(t, "rfc4231_hmac_sha2.json", &v)
@@ -217,23 +219,25 @@ func TestRFC4231HMAC(t *testing.T) {
 		t.Run(tc.Name, func(t *testing.T) {
 			key, data := unhex(t, tc.Key), unhex(t, tc.Data)
 			checkMAC(t, HMACSHA256_128, key, data, unhex(t, tc.SHA256), nil)
+			checkMAC(t, HMACSHA384_192, key, data, unhex(t, tc.SHA384), nil)
 			checkMAC(t, HMACSHA512_256, key, data, unhex(t, tc.SHA512), nil)
 		})
 	}
 }
 
-// TestRFC4868Auth runs the RFC 4868 §2.7.2.1 and §2.7.2.3 authenticator
-// vectors (AUTH256-1..4, AUTH512-1..4).
+// TestRFC4868Auth runs the RFC 4868 §2.7.2.1-§2.7.2.3 authenticator
+// vectors (AUTH256-1..4, AUTH384-1..4, AUTH512-1..4): the full HMAC and the
+// ICV truncated to 128, 192 and 256 bits.
 func TestRFC4868Auth(t *testing.T) {
-	var v struct{ SHA256, SHA512 []hmacCase }
+	var v struct{ SHA256, SHA384, SHA512 []hmacCase }
 	loadVectors(t, "rfc4868_hmac_auth.json", &v)
-	if len(v.SHA256) != 4 || len(v.SHA512) != 4 {
-		t.Fatalf("%d+%d cases, want 4+4", len(v.SHA256), len(v.SHA512))
+	if len(v.SHA256) != 4 || len(v.SHA384) != 4 || len(v.SHA512) != 4 {
+		t.Fatalf("%d+%d+%d cases, want 4+4+4", len(v.SHA256), len(v.SHA384), len(v.SHA512))
 	}
 	for _, set := range []struct {
 		integ Integ
 		cases []hmacCase
-	}{{HMACSHA256_128, v.SHA256}, {HMACSHA512_256, v.SHA512}} {
+	}{{HMACSHA256_128, v.SHA256}, {HMACSHA384_192, v.SHA384}, {HMACSHA512_256, v.SHA512}} {
 		for _, tc := range set.cases {
 			t.Run(tc.Name, func(t *testing.T) {
 				key := unhex(t, tc.Key)

@@ -332,7 +332,7 @@ def gen_matrix(d):
                                 tun, pu = mode == "tunnel", proto == "udp"
                                 ii = io = None
                                 if not CIPHERS[enc].aead:
-                                    ii, io = integs[k % 3], integs[(k + 1) % 3]
+                                    ii, io = integs[k % len(integs)], integs[(k + 1) % len(integs)]
                                     k += 1
                                 p = Peer(name="p%03d-%s-%s-%s-%s-%s-c%d-%s" % (
                                     i, enc, mode[:5], "udp4500" if natt else "esp", "esn" if esn else "noesn",

@@ -57,6 +57,7 @@ IntegInfo = namedtuple("IntegInfo", "scapy keylen icvlen hash ws")
 INTEGS = {
     "hmac-sha1-96": IntegInfo("HMAC-SHA1-96", 20, 12, hashlib.sha1, "HMAC-SHA-1-96 [RFC2404]"),
     "hmac-sha2-256-128": IntegInfo("SHA2-256-128", 32, 16, hashlib.sha256, "HMAC-SHA-256-128 [RFC4868]"),
+    "hmac-sha2-384-192": IntegInfo("SHA2-384-192", 48, 24, hashlib.sha384, "HMAC-SHA-384-192 [RFC4868]"),
     "hmac-sha2-512-256": IntegInfo("SHA2-512-256", 64, 32, hashlib.sha512, "HMAC-SHA-512-256 [RFC4868]"),
 }
 

@@ -607,7 +607,7 @@ func espAlgs(c proposal.Chosen) (esp.Cipher, esp.Integ, error) {
 	integ := esp.IntegNone
 	if c.Integ != wire.AUTH_NONE {
 		n := map[wire.IntegID]string{wire.AUTH_HMAC_SHA1_96: "hmac-sha1-96", wire.AUTH_HMAC_SHA2_256_128: "hmac-sha2-256-128",
-			wire.AUTH_HMAC_SHA2_512_256: "hmac-sha2-512-256"}[c.Integ]
+			wire.AUTH_HMAC_SHA2_384_192: "hmac-sha2-384-192", wire.AUTH_HMAC_SHA2_512_256: "hmac-sha2-512-256"}[c.Integ]
 		if integ, err = esp.ParseInteg(n); err != nil {
 			return 0, 0, err
 		}

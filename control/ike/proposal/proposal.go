@@ -118,8 +118,7 @@ var integPRF = map[wire.IntegID]wire.PRFID{
 // proposal_create_from_string: AEAD and classic ciphers are not mixed; a
 // classic cipher needs an integrity algorithm; an IKE proposal needs a DH
 // group and a PRF (taken from the integrity algorithms when none is named);
-// an ESP proposal takes no PRF, and without esn/noesn means noesn. ESP
-// integrity is limited to what the dataplane implements (no sha384).
+// an ESP proposal takes no PRF, and without esn/noesn means noesn.
 func Parse(s string, k Kind) (Proposal, error) {
 	p := Proposal{Kind: k, text: s}
 	if strings.TrimSpace(s) == "" {
@@ -145,9 +144,6 @@ func Parse(s string, k Kind) (Proposal, error) {
 			}
 			p.Encr = append(p.Encr, Encr{wire.EncrID(t.id), t.bits})
 		case wire.TransformINTEG:
-			if k == ESP && wire.IntegID(t.id) == wire.AUTH_HMAC_SHA2_384_192 {
-				return p, fmt.Errorf("%w %q: ESP integrity %s is not implemented by the dataplane (use sha256 or sha512)", ErrSyntax, s, w)
-			}
 			p.Integ = append(p.Integ, wire.IntegID(t.id))
 		case wire.TransformPRF:
 			if k == ESP {
