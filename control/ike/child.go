@@ -130,7 +130,9 @@ func (sa *ikeSA) negotiateChild(inner []wire.Payload, ni, nr []byte, m proposal.
 	if old != nil {
 		old.state, old.replacedBy = chRekeyed, ch
 		ch.activateAt = time.Now().Add(rekeyOutWait)
-		st.inc(ChildRekeys)
+		if !old.rekeying { // else counted once the collision is resolved
+			st.inc(ChildRekeys)
+		}
 	}
 	return &childResult{ch: ch, chosen: chosen, ke: ourKE, transport: transport}, nil
 }
@@ -289,6 +291,9 @@ func tsString(ts []wire.TrafficSelector) string {
 func (sa *ikeSA) handleCreateChild(inner []wire.Payload) []wire.Payload {
 	st := &sa.r.stats
 	if sa.state != stEstablished {
+		if sa.state == stRekeyed && sa.rekeyingIKE {
+			sa.refusedIKERekey(inner) // collision.go
+		}
 		return []wire.Payload{wire.NewNotify(wire.TEMPORARY_FAILURE, nil)}
 	}
 	saP, ok1 := wire.First[*wire.SA](inner)
@@ -301,13 +306,19 @@ func (sa *ikeSA) handleCreateChild(inner []wire.Payload) []wire.Payload {
 	if saP.Proposals[0].Protocol == wire.ProtoIKE {
 		return sa.handleRekeyIKE(saP, nonce, ke)
 	}
+	if sa.rekeyingIKE { // RFC 7296 §2.25.2: not while we rekey the IKE SA
+		return []wire.Payload{wire.NewNotify(wire.TEMPORARY_FAILURE, nil)}
+	}
 	var old *child
 	if n := wire.FindNotify(inner, wire.REKEY_SA); n != nil {
 		spi, ok := n.ESPSPI()
 		if ok {
 			old = sa.childByOut(spi)
 		}
-		if old == nil || old.state == chRetired {
+		if old != nil && (old.deleting || old.state == chRetired) { // §2.25.1: we are closing it, or have
+			return sa.refuseRekey(old, n.SPI) // collision.go
+		}
+		if old == nil {
 			return []wire.Payload{&wire.Notify{Protocol: wire.ProtoESP, SPI: n.SPI, NotifyType: wire.CHILD_SA_NOT_FOUND}}
 		}
 	}
@@ -316,7 +327,10 @@ func (sa *ikeSA) handleCreateChild(inner []wire.Payload) []wire.Payload {
 	if nfy != nil {
 		return []wire.Payload{nfy}
 	}
-	if old != nil {
+	switch {
+	case old != nil && old.rekeying: // §2.8.1: so are we
+		sa.notePeerChildRekey(old, res.ch, nonce.Data, nr)
+	case old != nil:
 		sa.logger().Info("CHILD_SA rekeyed by the peer", "old_spi_in", spi32(old.inSPI), "new_spi_in", spi32(res.ch.inSPI))
 	}
 	return res.payloads(nr)
@@ -345,6 +359,9 @@ func (sa *ikeSA) childByIn(spi uint32) *child {
 func (sa *ikeSA) handleRekeyIKE(saP *wire.SA, nonce *wire.Nonce, ke *wire.KE) []wire.Payload {
 	c := sa.r.cfg.Load()
 	st := &sa.r.stats
+	if sa.childBusy() || sa.peerRekey != nil { // RFC 7296 §2.25.2
+		return []wire.Payload{wire.NewNotify(wire.TEMPORARY_FAILURE, nil)}
+	}
 	chosen, ok := proposal.Select(c.IKEProps, saP.Proposals, proposal.WithDH)
 	if !ok || len(chosen.SPI) != 8 {
 		st.inc(NoProposal)
@@ -370,8 +387,13 @@ func (sa *ikeSA) handleRekeyIKE(saP *wire.SA, nonce *wire.Nonce, ke *wire.KE) []
 	if err != nil {
 		return []wire.Payload{wire.NewNotify(wire.NO_PROPOSAL_CHOSEN, nil)}
 	}
-	nsa.logger().Info("IKE SA rekeyed by the peer", "old_spi_i", spiHex(sa.spiI), "old_spi_r", spiHex(sa.spiR),
-		"proposal", chosen.String())
+	if sa.rekeyingIKE { // §2.8.2: so are we
+		sa.notePeerIKERekey(nsa, nonce.Data, nr)
+	} else {
+		sa.handOver(nsa)
+		nsa.logger().Info("IKE SA rekeyed by the peer", "old_spi_i", spiHex(sa.spiI), "old_spi_r", spiHex(sa.spiR),
+			"proposal", chosen.String())
+	}
 	return []wire.Payload{
 		&wire.SA{Proposals: []wire.Proposal{chosen.Wire(binary.BigEndian.AppendUint64(nil, spir))}},
 		&wire.Nonce{Data: nr},
@@ -380,7 +402,8 @@ func (sa *ikeSA) handleRekeyIKE(saP *wire.SA, nonce *wire.Nonce, ke *wire.KE) []
 }
 
 // rekeyed builds the IKE SA that replaces sa (ni: the rekey initiator's
-// nonce), moves the CHILD_SAs to it and registers it; sa becomes stRekeyed.
+// nonce), without CHILD_SAs and unregistered: handOver (or, after a rekey
+// collision, collision.go) makes it the IKE SA.
 func (sa *ikeSA) rekeyed(chosen proposal.Chosen, gir, ni, nr []byte, spii, spir uint64, weInit bool) (*ikeSA, error) {
 	c := sa.r.cfg.Load()
 	suite := chosen.Suite(0)
@@ -396,17 +419,13 @@ func (sa *ikeSA) rekeyed(chosen proposal.Chosen, gir, ni, nr []byte, spii, spir 
 	n := &ikeSA{r: sa.r, spiI: spii, spiR: spir, weInit: weInit, state: stEstablished, sock: sa.sock, remote: sa.remote,
 		natPeer: sa.natPeer, natUs: sa.natUs, dpKey: sa.dpKey, chosen: chosen, ni: ni, nr: nr, fragOK: sa.fragOK, peerHashes: sa.peerHashes,
 		peerID: sa.peerID, peerIDStr: sa.peerIDStr, localIDStr: sa.localIDStr, authInfo: sa.authInfo,
-		certExpired: sa.certExpired, peerCert: sa.peerCert, children: sa.children, created: sa.created,
+		certExpired: sa.certExpired, peerCert: sa.peerCert, created: sa.created,
 		establishedAt: now, lastRecv: now, lastActive: now, lastESP: sa.lastESP,
 		rekeyAt: now.Add(jitter(time.Duration(c.Lifetime.IKE))), expireAt: now.Add(time.Duration(c.Lifetime.IKE) * 11 / 10),
 		reqHashes: map[[32]byte]bool{}}
 	if err := n.setKeys(suite, keys); err != nil {
 		return nil, err
 	}
-	sa.children = nil
-	sa.state, sa.rekeyedAt = stRekeyed, now
-	sa.r.replace(sa, n)
-	sa.r.stats.inc(IKERekeys)
 	return n, nil
 }
 
@@ -431,6 +450,7 @@ func (sa *ikeSA) childTimers(now time.Time) {
 		sa.r.dp.RemoveChild(remove...)
 	}
 	for _, ch := range sa.children {
+		sa.redundantTimer(ch, now) // collision.go
 		if ch.state != chActive || ch.rekeying {
 			continue
 		}
@@ -474,7 +494,10 @@ func (sa *ikeSA) retire(ch *child) {
 func (sa *ikeSA) deleteChild(ch *child, why string) {
 	sa.retire(ch)
 	sa.logger().Info("deleting CHILD_SA", "spi_in", spi32(ch.inSPI), "why", why)
-	sa.request(wire.INFORMATIONAL, []wire.Payload{wire.NewDeleteESP(ch.inSPI)}, "DELETE CHILD_SA", nil, nil)
+	ch.deleting = true
+	done := func() { ch.deleting = false }
+	sa.request(wire.INFORMATIONAL, []wire.Payload{wire.NewDeleteESP(ch.inSPI)}, "DELETE CHILD_SA",
+		func([]wire.Payload) { done() }, done)
 }
 
 // rekeyChild starts a CHILD_SA rekey of ours (RFC 7296 §1.3.3).
@@ -503,15 +526,20 @@ func (sa *ikeSA) rekeyChild(ch *child) {
 	// We initiate this exchange: TSi is our side.
 	ps = append(ps, &wire.TS{Selectors: []wire.TrafficSelector{ch.local}},
 		&wire.TS{Responder: true, Selectors: []wire.TrafficSelector{ch.remote}})
+	var refused wire.NotifyType
 	retry := func(why string, args ...any) {
+		sa.r.dp.ReleaseSPI(inSPI)
+		if sa.childRekeyFailed(ch, refused, why) { // collision.go
+			return
+		}
 		ch.rekeying = false
 		ch.rekeyAt = time.Now().Add(30 * time.Second)
-		sa.r.dp.ReleaseSPI(inSPI)
 		sa.logger().Warn("CHILD_SA rekey failed; retrying in 30s", append([]any{"why", why}, args...)...)
 	}
 	sa.request(wire.CREATE_CHILD_SA, ps, "CHILD_SA rekey", func(inner []wire.Payload) {
 		for _, p := range inner {
 			if n, ok := p.(*wire.Notify); ok && n.NotifyType.IsError() {
+				refused = n.NotifyType
 				retry("peer refused", "notify", n.NotifyType.String())
 				return
 			}
@@ -547,17 +575,30 @@ func (sa *ikeSA) rekeyChild(ch *child) {
 		}
 		nch := &child{inSPI: inSPI, outSPI: binary.BigEndian.Uint32(chosen.SPI), chosen: chosen, mode: ch.mode,
 			local: ch.local, remote: ch.remote}
+		// The peer rekeyed ch too: the nonces decide which new SA stays.
+		lost := ch.collision != nil && lostCollision(ni, nonce.Data, ch.collision.ni, ch.collision.nr)
 		// We initiated: the initiator-to-responder keys protect our outbound
 		// traffic. The responder installed its inbound SA before answering,
-		// so we switch at once.
-		if n := sa.install(nch, keys.RespToInit, keys.InitToResp, true); n != nil {
-			ch.rekeying = false
-			ch.rekeyAt = time.Now().Add(30 * time.Second)
+		// so we switch at once (unless ours lost a collision).
+		if n := sa.install(nch, keys.RespToInit, keys.InitToResp, !lost); n != nil {
+			if !sa.childRekeyFailed(ch, 0, "install failed") {
+				ch.rekeying = false
+				ch.rekeyAt = time.Now().Add(30 * time.Second)
+			}
+			return
+		}
+		ch.rekeying = false
+		if ch.collision != nil {
+			sa.resolveChildCollision(ch, nch, lost) // collision.go
 			return
 		}
 		sa.r.stats.inc(ChildRekeys)
-		ch.state, ch.replacedBy, ch.rekeying = chRekeyed, nch, false
+		ch.replacedBy = nch
 		sa.logger().Info("CHILD_SA rekeyed", "old_spi_in", spi32(ch.inSPI), "new_spi_in", spi32(inSPI))
+		if ch.state == chRetired { // the peer deleted it meanwhile
+			return
+		}
+		ch.state = chRekeyed
 		sa.deleteChild(ch, "rekeyed")
 	}, func() { sa.r.dp.ReleaseSPI(inSPI) })
 }
@@ -566,7 +607,6 @@ func (sa *ikeSA) rekeyChild(ch *child) {
 // original initiator of the new SA.
 func (sa *ikeSA) rekeyIKE() {
 	c := sa.r.cfg.Load()
-	sa.rekeyingIKE = true
 	newSPI := sa.r.newSPI()
 	spiB := binary.BigEndian.AppendUint64(nil, newSPI)
 	ni := randBytes(nonceLen)
@@ -582,9 +622,14 @@ func (sa *ikeSA) rekeyIKE() {
 	if err != nil {
 		return
 	}
+	sa.rekeyingIKE = true
 	ps := []wire.Payload{&wire.SA{Proposals: props}, &wire.Nonce{Data: ni}, &wire.KE{Group: group, Data: dh.Public()}}
 	retry := func(why string, args ...any) {
 		sa.rekeyingIKE = false
+		if sa.peerRekey != nil { // the peer's rekey stands (collision.go)
+			sa.ikeRekeyAbandoned(why)
+			return
+		}
 		sa.rekeyAt = time.Now().Add(30 * time.Second)
 		sa.logger().Warn("IKE SA rekey failed; retrying in 30s", append([]any{"why", why}, args...)...)
 	}
@@ -617,6 +662,10 @@ func (sa *ikeSA) rekeyIKE() {
 			retry("keys", "err", err)
 			return
 		}
+		if sa.peerRekey != nil && !sa.resolveIKECollision(nsa, ni, nonce.Data) { // collision.go
+			return
+		}
+		sa.handOver(nsa)
 		nsa.logger().Info("IKE SA rekeyed", "old_spi_i", spiHex(sa.spiI), "old_spi_r", spiHex(sa.spiR), "proposal", chosen.String())
 		sa.request(wire.INFORMATIONAL, []wire.Payload{&wire.Delete{Protocol: wire.ProtoIKE}}, "DELETE old IKE SA",
 			func([]wire.Payload) { sa.terminate("rekeyed", false) }, nil)

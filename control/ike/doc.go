@@ -27,7 +27,9 @@
 //     index (for INITIAL_CONTACT). Each IKE SA has its own mutex, held while
 //     one message or one timer of that SA is processed; lock order is
 //     SA.mu before Responder.mu, never the reverse, and no code holds two
-//     SA mutexes.
+//     SA mutexes (after a rekey collision, CHILD_SAs handed to an IKE SA
+//     that other goroutines can already see move once the old SA's mutex
+//     is released: ikeSA.after).
 //
 // # Exchanges (window size 1, RFC 7296 §2.3)
 //
@@ -51,7 +53,11 @@
 //	              configured CAs, the expiry policy); the first CHILD_SA; a
 //	              failed CHILD_SA leaves the IKE SA up (§1.2).
 //	CREATE_CHILD_SA  new or rekeyed CHILD_SA (REKEY_SA, optional PFS), IKE SA
-//	              rekey (§2.18: the children move to the new SA).
+//	              rekey (§2.18: the children move to the new SA); rekeys
+//	              that collide with ours (§2.8.1, §2.8.2) are answered as
+//	              usual and the lowest nonce decides (collision.go); what
+//	              §2.25 says to refuse gets TEMPORARY_FAILURE or
+//	              CHILD_SA_NOT_FOUND.
 //	INFORMATIONAL DPD (empty), DELETE of CHILD_SAs (answered with our paired
 //	              SPIs) or of the IKE SA.
 //
@@ -79,7 +85,6 @@
 //
 // # Not done yet
 //
-// Simultaneous rekey collisions (§2.8.1) are not resolved (both SAs are
-// kept until one is deleted); several APs behind one NAT address share one
-// dataplane peer; EAP, configuration payloads and MOBIKE are refused.
+// Several APs behind one NAT address share one dataplane peer; EAP,
+// configuration payloads and MOBIKE are refused.
 package ike

@@ -22,6 +22,9 @@ func (sa *ikeSA) handleInformational(inner []wire.Payload) []wire.Payload {
 		switch d.Protocol {
 		case wire.ProtoIKE:
 			sa.logger().Info("IKE SA deleted by the peer")
+			if sa.peerRekey != nil { // §2.25.2: forget our rekey, the peer's stands
+				sa.ikeRekeyAbandoned("the peer deleted the old IKE SA")
+			}
 			sa.dropAfter = true
 		case wire.ProtoESP, wire.ProtoAH:
 			for _, b := range d.SPIs {

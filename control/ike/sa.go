@@ -87,6 +87,10 @@ type ikeSA struct {
 	rekeyingIKE            bool
 	rekeyedAt              time.Time
 	halfOpenIdx            *initKey
+	// peerRekey: the peer rekeyed this IKE SA while our rekey was
+	// outstanding (RFC 7296 §2.8.2); the nonces decide when our response
+	// arrives (collision.go).
+	peerRekey *ikeCollision
 
 	after []func() // run by the caller after mu is released
 }
@@ -118,6 +122,13 @@ type child struct {
 	removeAt      time.Time // end of the grace window
 	rekeying      bool
 	replacedBy    *child
+	// collision: the peer rekeyed this SA while our rekey was outstanding
+	// (RFC 7296 §2.8.1, collision.go). deleting: our DELETE of it is
+	// unanswered (§2.25.1). redundantAt: the peer's redundant SA of a
+	// collision we won, deleted by us if the peer has not by then.
+	collision   *childCollision
+	deleting    bool
+	redundantAt time.Time
 }
 
 type outReq struct {
@@ -533,6 +544,14 @@ func (sa *ikeSA) tick(now time.Time) {
 	case stRekeyed:
 		if now.Sub(sa.rekeyedAt) > 30*time.Second {
 			sa.terminate("rekeyed, and the peer did not delete the old IKE SA", true)
+			return
+		}
+		if pr := sa.pending; pr != nil && !now.Before(pr.next) { // our DELETE of it
+			for _, b := range pr.msgs {
+				sa.r.send(sa.sock, sa.remote, b)
+			}
+			pr.wait *= 2
+			pr.next = now.Add(pr.wait)
 		}
 		return
 	case stDead:

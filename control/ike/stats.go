@@ -38,6 +38,8 @@ const (
 	ChildSAs                         // CHILD_SAs installed
 	ChildRekeys                      // CHILD_SAs rekeyed
 	IKERekeys                        // IKE SAs rekeyed
+	ChildCollisions                  // both ends rekeyed the same CHILD_SA at once (RFC 7296 §2.8.1)
+	IKECollisions                    // both ends rekeyed the IKE SA at once (RFC 7296 §2.8.2)
 	DeletesRx                        // DELETE payloads received
 	DPDSent                          // liveness checks sent
 	DPDDead                          // peers declared dead (no answer within dpd_timeout)
@@ -56,7 +58,8 @@ var counterNames = [numCounters]string{
 	"duplicates_dropped", "integrity_failed", "auth_failed_psk", "auth_failed_cert", "unknown_ca",
 	"cert_expired_rejected", "cert_expired_accepted", "no_proposal_chosen", "invalid_ke_sent",
 	"cookies_sent", "cookies_bad", "half_open_timeouts", "ts_unacceptable", "unsupported",
-	"ike_sas_established", "child_sas_installed", "child_rekeys", "ike_rekeys", "deletes_received",
+	"ike_sas_established", "child_sas_installed", "child_rekeys", "ike_rekeys",
+	"child_rekey_collisions", "ike_rekey_collisions", "deletes_received",
 	"dpd_sent", "dpd_dead", "nat_keepalives", "esp_on_ike_socket", "fragments_rx", "fragments_tx",
 	"overload_dropped", "send_errors", "install_errors",
 }

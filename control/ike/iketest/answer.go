@@ -37,6 +37,9 @@ func (i *Initiator) answer(h wire.Header, b []byte) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if h.SPIi != i.SPIi || h.SPIr != i.SPIr || i.skIn == nil {
+		if p := i.pendingIKE; p != nil && h.SPIi == p.spii && h.SPIr == p.spir {
+			i.answerPendingIKE(p, h, b) // collide.go
+		}
 		return
 	}
 	if i.lastResp != nil && h.SPIi == i.lastSPIi && h.MessageID == i.lastID {
@@ -113,7 +116,7 @@ func (i *Initiator) answerCreate(inner []wire.Payload) []wire.Payload {
 		return notify(wire.INVALID_SYNTAX)
 	}
 	ke, hasKE := wire.First[*wire.KE](inner)
-	nr := rnd(32)
+	nr := i.nonce(false)
 	if saP.Proposals[0].Protocol == wire.ProtoIKE {
 		ikeP, err := proposal.Parse(i.cfg.IKE, proposal.IKE)
 		if err != nil {
@@ -140,7 +143,11 @@ func (i *Initiator) answerCreate(inner []wire.Payload) []wire.Payload {
 		if p.keys, err = ikecrypto.DeriveIKEKeys(p.suite, seed, ni.Data, nr, p.spii, p.spir); err != nil {
 			return notify(wire.NO_PROPOSAL_CHOSEN)
 		}
+		p.ni, p.nr = ni.Data, nr
 		i.pendingIKE = p
+		if i.ikeRekey != nil { // we rekey it too (RFC 7296 §2.8.2): Finish decides
+			i.ikeRekey.peer = p
+		}
 		return []wire.Payload{&wire.SA{Proposals: []wire.Proposal{chosen.Wire(binary.BigEndian.AppendUint64(nil, spi))}},
 			&wire.Nonce{Data: nr}, &wire.KE{Group: chosen.DH, Data: dh.Public()}}
 	}
@@ -150,12 +157,15 @@ func (i *Initiator) answerCreate(inner []wire.Payload) []wire.Payload {
 	if n := wire.FindNotify(inner, wire.REKEY_SA); n != nil && len(n.SPI) == 4 {
 		spi := binary.BigEndian.Uint32(n.SPI)
 		for _, c := range i.Children {
-			if c.Out.SPI == spi && !c.Deleted.Load() {
+			if c.Out.SPI == spi && !c.Deleted.Load() && !c.Closed.Load() {
 				old = c
 			}
 		}
 		if old == nil {
 			return []wire.Payload{&wire.Notify{Protocol: wire.ProtoESP, SPI: n.SPI, NotifyType: wire.CHILD_SA_NOT_FOUND}}
+		}
+		if old.closing.Load() { // RFC 7296 §2.25.1
+			return notify(wire.TEMPORARY_FAILURE)
 		}
 	}
 	espP, err := proposal.Parse(i.cfg.ESP, proposal.ESP)
@@ -226,5 +236,8 @@ func (i *Initiator) answerCreate(inner []wire.Payload) []wire.Payload {
 	}
 	i.Children = append(i.Children, ch)
 	i.ChildRekeysAnswered.Add(1)
+	if p := i.childRekeys[old]; old != nil && p != nil { // we rekey it too (§2.8.1): Finish decides
+		p.peer, p.peerNi, p.peerNr = ch, ni.Data, nr
+	}
 	return resp
 }

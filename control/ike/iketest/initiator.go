@@ -62,6 +62,11 @@ type Config struct {
 	FragmentSize int
 	// Timeout for one exchange (default 5s), retransmitting every second.
 	Timeout time.Duration
+	// Nonce, if set, makes the nonces of CREATE_CHILD_SA exchanges (rekeys;
+	// initiator: the AP started the exchange), so that a test decides which
+	// side of a rekey collision holds the lowest nonce (RFC 7296 §2.8.1).
+	// Default: 32 random octets.
+	Nonce func(initiator bool) []byte
 }
 
 // Child is a negotiated CHILD_SA as the AP sees it.
@@ -77,8 +82,10 @@ type Child struct {
 	Replaces *Child
 	// Active: the AP sends with this SA (the first one at once, one the
 	// responder rekeyed once the responder deleted the one it replaces,
-	// as strongSwan does). Deleted: the responder deleted it.
-	Active, Deleted atomic.Bool
+	// as strongSwan does). Deleted: the responder deleted it. Closed: the
+	// AP deleted it (DeleteChild); closing while that is unanswered.
+	Active, Deleted, Closed atomic.Bool
+	closing                 atomic.Bool
 }
 
 // Initiator is one AP's IKE SA.
@@ -137,6 +144,16 @@ type Initiator struct {
 	// ChildRekeysAnswered and IKERekeysAnswered count the responder's
 	// rekeys we accepted.
 	ChildRekeysAnswered, IKERekeysAnswered atomic.Int64
+	// RedundantIKEDeleted counts DELETEs of the IKE SA the responder's
+	// rekey created (before it took over: it lost a rekey collision).
+	RedundantIKEDeleted atomic.Int64
+
+	// Rekeys of ours in progress and held requests (collide.go), under mu.
+	childRekeys map[*Child]*ChildRekey
+	ikeRekey    *IKERekey
+	hold        map[wire.ExchangeType]bool
+	heldSeen    map[[2]uint64]bool
+	held        chan *Request
 }
 
 type pendingIKE struct {
@@ -144,6 +161,7 @@ type pendingIKE struct {
 	keys       ikecrypto.IKEKeys
 	suite      ikecrypto.Suite
 	chosen     proposal.Chosen
+	ni, nr     []byte // the exchange's nonces: the responder's, ours
 }
 
 // ErrTimeout: no answer.
@@ -163,7 +181,7 @@ func Dial(cfg Config) (*Initiator, error) {
 	if err != nil {
 		return nil, err
 	}
-	i := &Initiator{cfg: cfg, conn: conn, resps: make(chan []byte, 64), closed: make(chan struct{})}
+	i := &Initiator{cfg: cfg, conn: conn, resps: make(chan []byte, 64), closed: make(chan struct{}), held: make(chan *Request, 16)}
 	go i.read()
 	return i, nil
 }
@@ -225,7 +243,9 @@ func (i *Initiator) read() {
 		}
 		b = append([]byte(nil), b...)
 		if !h.IsResponse() {
-			i.answer(h, b)
+			if !i.holdRequest(h, b) {
+				i.answer(h, b)
+			}
 			continue
 		}
 		select {
@@ -249,14 +269,23 @@ func (i *Initiator) Drain() {
 // roundTrip sends the datagrams and waits for the response to msgID,
 // retransmitting every second.
 func (i *Initiator) roundTrip(msgs [][]byte, x wire.ExchangeType, id uint32) ([][]byte, error) {
+	return i.roundTripAfter(msgs, x, id, false)
+}
+
+// roundTripAfter is roundTrip for a request that was sent already (sent) or
+// not.
+func (i *Initiator) roundTripAfter(msgs [][]byte, x wire.ExchangeType, id uint32, sent bool) ([][]byte, error) {
 	i.LastRequest = msgs
 	deadline := time.Now().Add(i.cfg.Timeout)
 	for time.Now().Before(deadline) {
 		for _, m := range msgs {
-			if err := i.SendRaw(m); err != nil {
-				return nil, err
+			if !sent {
+				if err := i.SendRaw(m); err != nil {
+					return nil, err
+				}
 			}
 		}
+		sent = false
 		var got [][]byte
 		t := time.NewTimer(time.Second)
 	wait:
@@ -658,6 +687,11 @@ func seal(sk *ikecrypto.SK, h wire.Header, p wire.Payload, body []byte) []byte {
 
 // Open decrypts a message (all its fragments) from the responder.
 func (i *Initiator) Open(datagrams [][]byte) (*wire.Message, []wire.Payload, error) {
+	return openWith(i.skIn, datagrams)
+}
+
+// openWith decrypts a message with the inbound keys of an IKE SA.
+func openWith(skIn *ikecrypto.SK, datagrams [][]byte) (*wire.Message, []wire.Payload, error) {
 	var first *wire.Message
 	parts := map[int][]byte{}
 	var next wire.PayloadType
@@ -673,7 +707,7 @@ func (i *Initiator) Open(datagrams [][]byte) (*wire.Message, []wire.Payload, err
 		if err != nil {
 			return nil, nil, err
 		}
-		plain, err := i.skIn.Open(head, data)
+		plain, err := skIn.Open(head, data)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -734,10 +768,13 @@ func (i *Initiator) DeleteIKE() error {
 // DeleteChild deletes a CHILD_SA (by our inbound SPI) and returns the SPIs
 // the responder deleted in turn.
 func (i *Initiator) DeleteChild(c *Child) ([]uint32, error) {
+	c.closing.Store(true)
 	inner, err := i.exchange(wire.INFORMATIONAL, []wire.Payload{wire.NewDeleteESP(c.In.SPI)})
+	c.closing.Store(false)
 	if err != nil {
 		return nil, err
 	}
+	c.Closed.Store(true)
 	var out []uint32
 	for _, p := range inner {
 		if d, ok := p.(*wire.Delete); ok {
@@ -752,118 +789,32 @@ func (i *Initiator) DeleteChild(c *Child) ([]uint32, error) {
 // RekeyChild rekeys c (CREATE_CHILD_SA with REKEY_SA, RFC 7296 §1.3.3)
 // with PFS when the ESP proposal names a group. It returns the new child;
 // the caller deletes the old one (DeleteChild) as strongSwan does.
+// (PrepareRekeyChild splits it, for rekey collisions.)
 func (i *Initiator) RekeyChild(c *Child) (*Child, error) {
-	espP, err := proposal.Parse(i.cfg.ESP, proposal.ESP)
+	p, err := i.PrepareRekeyChild(c)
 	if err != nil {
 		return nil, err
 	}
-	ps := []wire.Payload{&wire.Notify{Protocol: wire.ProtoESP, SPI: binary.BigEndian.AppendUint32(nil, c.In.SPI), NotifyType: wire.REKEY_SA}}
-	cps, inSPI, _, err := i.childRequest(len(espP.DH) > 0)
-	if err != nil {
+	if err := p.Send(); err != nil {
+		p.cancel()
 		return nil, err
 	}
-	ni := rnd(32)
-	var dh *ikecrypto.DHPrivate
-	// [N(USE_TRANSPORT_MODE)] SA, then Ni [KEi], then TSi TSr.
-	n := len(cps) - 2
-	ps = append(ps, cps[:n]...)
-	ps = append(ps, &wire.Nonce{Data: ni})
-	if len(espP.DH) > 0 {
-		if dh, err = ikecrypto.GenerateKey(ikecrypto.DHGroup(espP.DH[0]), nil); err != nil {
-			return nil, err
-		}
-		ps = append(ps, &wire.KE{Group: espP.DH[0], Data: dh.Public()})
-	}
-	ps = append(ps, cps[n:]...)
-	inner, err := i.exchange(wire.CREATE_CHILD_SA, ps)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range inner {
-		if n, ok := p.(*wire.Notify); ok && n.NotifyType.IsError() {
-			return nil, &NotifyError{n.NotifyType}
-		}
-	}
-	nr, ok := wire.First[*wire.Nonce](inner)
-	if !ok {
-		return nil, errors.New("iketest: no Nr")
-	}
-	var gir []byte
-	if dh != nil {
-		ke, ok := wire.First[*wire.KE](inner)
-		if !ok {
-			return nil, errors.New("iketest: no KEr")
-		}
-		if gir, err = dh.Shared(ke.Data); err != nil {
-			return nil, err
-		}
-	}
-	ch, err := i.childResponse(inner, inSPI, espP, ni, nr.Data, gir, proposal.WithDH)
-	if err != nil {
-		return nil, err
-	}
-	i.mu.Lock()
-	i.Children = append(i.Children, ch)
-	i.mu.Unlock()
-	return ch, nil
+	return p.Finish()
 }
 
 // RekeyIKE rekeys the IKE SA (RFC 7296 §1.3.2) and deletes the old one;
-// the Initiator then speaks on the new SA.
+// the Initiator then speaks on the new SA. (PrepareRekeyIKE splits it, for
+// rekey collisions.)
 func (i *Initiator) RekeyIKE() error {
-	ikeP, err := proposal.Parse(i.cfg.IKE, proposal.IKE)
+	p, err := i.PrepareRekeyIKE()
 	if err != nil {
 		return err
 	}
-	spi := rand64()
-	ni := rnd(32)
-	dh, err := ikecrypto.GenerateKey(ikecrypto.DHGroup(i.Chosen.DH), nil)
-	if err != nil {
+	if err := p.Send(); err != nil {
+		p.cancel()
 		return err
 	}
-	inner, err := i.exchange(wire.CREATE_CHILD_SA, []wire.Payload{
-		&wire.SA{Proposals: []wire.Proposal{ikeP.Wire(1, wire.ProtoIKE, binary.BigEndian.AppendUint64(nil, spi), true)}},
-		&wire.Nonce{Data: ni}, &wire.KE{Group: i.Chosen.DH, Data: dh.Public()}})
-	if err != nil {
-		return err
-	}
-	for _, p := range inner {
-		if n, ok := p.(*wire.Notify); ok && n.NotifyType.IsError() {
-			return &NotifyError{n.NotifyType}
-		}
-	}
-	saP, ok1 := wire.First[*wire.SA](inner)
-	nr, ok2 := wire.First[*wire.Nonce](inner)
-	ke, ok3 := wire.First[*wire.KE](inner)
-	if !ok1 || !ok2 || !ok3 {
-		return errors.New("iketest: bad IKE rekey response")
-	}
-	chosen, ok := proposal.Select([]proposal.Proposal{ikeP}, saP.Proposals, proposal.WithDH)
-	if !ok || len(chosen.SPI) != 8 {
-		return errors.New("iketest: bad IKE rekey proposal")
-	}
-	gir, err := dh.Shared(ke.Data)
-	if err != nil {
-		return err
-	}
-	seed, err := ikecrypto.RekeySKEYSEED(i.suite.PRF, i.keys.SKd, gir, ni, nr.Data)
-	if err != nil {
-		return err
-	}
-	nsuite := chosen.Suite(0)
-	nspir := binary.BigEndian.Uint64(chosen.SPI)
-	nkeys, err := ikecrypto.DeriveIKEKeys(nsuite, seed, ni, nr.Data, spi, nspir)
-	if err != nil {
-		return err
-	}
-	// Delete the old SA on the old keys, then switch.
-	if err := i.DeleteIKE(); err != nil {
-		return err
-	}
-	i.mu.Lock()
-	i.SPIi, i.SPIr, i.keys, i.suite, i.Chosen, i.msgID, i.peerID, i.notOrig = spi, nspir, nkeys, nsuite, chosen, 0, 0, false
-	i.mu.Unlock()
-	return i.setKeys(true)
+	return p.Finish()
 }
 
 // schemeFor picks the RFC 7427 scheme of a key.
