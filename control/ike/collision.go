@@ -242,9 +242,23 @@ func (sa *ikeSA) resolveIKECollision(ours *ikeSA, ni, nr []byte) bool {
 	sa.logger().Info("IKE SA rekey collision lost: deleting our redundant IKE SA; the peer's takes over the CHILD_SAs and the peer deletes the old one",
 		"new_spi_i", spiHex(peer.spiI), "new_spi_r", spiHex(peer.spiR), "redundant_spi_i", spiHex(ours.spiI), "redundant_spi_r", spiHex(ours.spiR))
 	ours.state, ours.rekeyedAt = stRekeyed, time.Now()
-	ours.request(wire.INFORMATIONAL, []wire.Payload{&wire.Delete{Protocol: wire.ProtoIKE}}, "DELETE redundant IKE SA",
-		func([]wire.Payload) { ours.terminate("redundant after an IKE SA rekey collision", false) }, nil)
+	// Registered before its DELETE leaves, or the peer's answer could find
+	// no IKE SA; from then on ours is visible, so the DELETE is sent under
+	// its own mutex once sa's is released.
 	sa.r.register(ours, nil)
+	sa.after = append(sa.after, func() {
+		ours.mu.Lock()
+		if ours.state != stDead {
+			ours.request(wire.INFORMATIONAL, []wire.Payload{&wire.Delete{Protocol: wire.ProtoIKE}}, "DELETE redundant IKE SA",
+				func([]wire.Payload) { ours.terminate("redundant after an IKE SA rekey collision", false) }, nil)
+		}
+		after := ours.after
+		ours.after = nil
+		ours.mu.Unlock()
+		for _, f := range after {
+			f()
+		}
+	})
 	sa.handOverTo(peer)
 	return false
 }
