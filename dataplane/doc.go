@@ -34,6 +34,13 @@
 //	     L2TPv3 header (+UDP 1701) ─ tunnel mode inner IP ─ esp.SA.Seal ─ UDP 4500
 //	     (NAT-T) ─ outer IP ─ Ethernet to the next hop ─► TX(down)
 //
+// A batch from the APs' side runs in two passes (Worker.processDown): every
+// frame up to its inner Ethernet frame, then the FDB slots of all inner
+// source and destination MACs are read in one loop, then every frame is
+// bridged and accounted for, in order. A batch from the corporate side reads
+// the FDB slots of its destinations before it is processed. With thousands
+// of clients the FDB lookups are cache misses; read together they overlap.
+//
 // Every frame ends in exactly one of: a port's transmit batch, or the pool
 // with a stats.Reason counted (drops and punts alike). Worker.Process calls the
 // drop/TX/trace taps when they are set; they cost one atomic load per batch.

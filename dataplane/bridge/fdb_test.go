@@ -564,6 +564,7 @@ func TestZeroAllocs(t *testing.T) {
 		{"Lookup hit", func() { f.Lookup(hit) }},
 		{"Lookup miss", func() { f.Lookup(miss) }},
 		{"Find", func() { f.Find(hit) }},
+		{"Prefetch", func() { f.Prefetch(hit); f.Prefetch(miss) }},
 		{"Touch", func() { now++; f.Touch(slot, hit, now) }},
 		{"Learn refresh", func() { f.Learn(hit, s1, now) }},
 		{"Learn new", func() { k := testKey(next); next++; f.Learn(k, s2, now); f.Delete(k) }},

@@ -47,6 +47,14 @@ type Worker struct {
 	stage [][]Handoff           // per destination, published once per batch
 	hbuf  [port.BatchSize]Handoff
 	clock func() time.Time
+	// pend holds, for each frame of an AP->corporate batch, the outcome
+	// of its first pass (decryption and decapsulation) and, when that
+	// outcome is bridgePending, the session whose inner frame the second
+	// pass bridges. deferBridge is set while the first pass runs.
+	pend        [port.BatchSize]pending
+	pendS       *table.Session
+	deferBridge bool
+	hint        uint64 // sink for FDB prefetch values
 	// cur is the frame being processed, for taps and traces.
 	cur struct {
 		dir      stats.Dir
@@ -113,6 +121,18 @@ func (w *Worker) Poll() int {
 	return n
 }
 
+// pending is a frame's state between the two passes over an AP->corporate
+// batch.
+type pending struct {
+	s        *table.Session
+	r        stats.Reason
+	off, len int // the received frame's span, for the drop tap
+}
+
+// bridgePending is the internal first-pass outcome "decapsulated: bridge it
+// in the second pass".
+const bridgePending = stats.NumReasons + 2
+
 // Process runs the pipeline for one batch received in direction dir, flushes
 // the transmit batches and the counters, and empties in. Every frame of in
 // ends up transmitted or back in the pool.
@@ -121,6 +141,13 @@ func (w *Worker) Process(dir stats.Dir, in *port.Batch) {
 	taps := w.Taps.load()
 	w.now = uint32(w.clock().Unix())
 	w.cur.dir = dir
+	if t != nil && dir == stats.FromDown {
+		w.processDown(t, in, taps)
+		return
+	}
+	if t != nil {
+		w.prefetchUp(t, in)
+	}
 	for i := range in.Frames() {
 		f := &in.F[i]
 		w.tally.RxPkts[dir]++
@@ -139,6 +166,78 @@ func (w *Worker) Process(dir stats.Dir, in *port.Batch) {
 	}
 	in.N = 0
 	w.flush(taps)
+}
+
+// processDown runs an AP->corporate batch in two passes: first every frame
+// is parsed, decrypted and decapsulated up to its inner Ethernet frame; then
+// the FDB slots of all inner source and destination MACs are read in one
+// tight loop, so that their cache misses (one per frame with thousands of
+// clients in a large table) overlap; then every frame is bridged and
+// accounted for, in order.
+func (w *Worker) processDown(t *table.Tables, in *port.Batch, taps *tapSet) {
+	w.deferBridge = true
+	for i := range in.Frames() {
+		f := &in.F[i]
+		w.tally.RxPkts[stats.FromDown]++
+		w.tally.RxBytes[stats.FromDown] += uint64(f.Len)
+		w.cur.index, w.cur.outs = i, 0
+		w.cur.off, w.cur.len = f.Off, f.Len
+		w.pendS = nil
+		r := w.fromDown(t, f, taps)
+		w.pend[i] = pending{s: w.pendS, r: r, off: w.cur.off, len: w.cur.len}
+	}
+	w.deferBridge = false
+	var h uint64
+	for i := range in.Frames() {
+		if p := &w.pend[i]; p.r == bridgePending {
+			b := in.F[i].Bytes()
+			vlan := hintVLAN(b, p.s.Tunnel.Native)
+			h += w.fdb.Prefetch(bridge.MakeKey(vlan, hdr.Src(b))) + w.fdb.Prefetch(bridge.MakeKey(vlan, hdr.Dst(b)))
+		}
+	}
+	w.hint += h
+	for i := range in.Frames() {
+		f, p := &in.F[i], &w.pend[i]
+		w.cur.index, w.cur.outs = i, 0
+		w.cur.off, w.cur.len = p.off, p.len
+		r := p.r
+		if r == bridgePending {
+			r = w.bridgeFromSession(t, p.s, f, taps)
+		}
+		w.finish(f, r, taps)
+		p.s = nil
+	}
+	in.N = 0
+	w.flush(taps)
+}
+
+// prefetchUp reads the FDB slots of the destinations of a batch from the
+// corporate side before the batch is processed (see processDown).
+func (w *Worker) prefetchUp(t *table.Tables, in *port.Batch) {
+	var h uint64
+	for i := range in.Frames() {
+		b := in.F[i].Bytes()
+		if len(b) < hdr.EthLen {
+			continue
+		}
+		vlan := t.Local.UpstreamVLAN
+		if vlan == 0 {
+			vlan = hintVLAN(b, 0)
+		}
+		h += w.fdb.Prefetch(bridge.MakeKey(vlan, hdr.Dst(b)))
+	}
+	w.hint += h
+}
+
+// hintVLAN guesses the VLAN of an Ethernet frame for a prefetch: the VID of
+// an outer 802.1Q tag, or native. (The real classification is vlanOf's.)
+func hintVLAN(b []byte, native uint16) uint16 {
+	if len(b) >= hdr.EthLen+hdr.VLANLen && binary.BigEndian.Uint16(b[12:14]) == hdr.EtherTypeVLAN {
+		if v := binary.BigEndian.Uint16(b[14:16]) & 0xfff; v != 0 {
+			return v
+		}
+	}
+	return native
 }
 
 // finish accounts for the fate of the frame being processed.
@@ -485,6 +584,10 @@ func (w *Worker) session(t *table.Tables, s *table.Session, f *port.Frame, src n
 	st := s.St
 	st.RxPackets.Store(st.RxPackets.Load() + 1)
 	st.RxBytes.Store(st.RxBytes.Load() + uint64(f.Len))
+	if w.deferBridge {
+		w.pendS = s
+		return bridgePending
+	}
 	return w.bridgeFromSession(t, s, f, taps)
 }
 
