@@ -41,9 +41,10 @@ type Options struct {
 	LossFraction         float64
 	Method, PacedMethod  string // ttgen send methods at full load and when paced
 	GenCPU               int
-	RestCPU              int   // CPU of the DUT's non-worker threads (-1: not pinned)
-	GenRepeat            int   // ttgen send --repeat at full load (frames per BPF_PROG_RUN call)
-	DUTCPUs              []int // worker i runs on DUTCPUs[i]
+	RestCPU              int    // CPU of the DUT's non-worker threads (-1: not pinned)
+	GenRepeat            int    // ttgen send --repeat at full load (frames per BPF_PROG_RUN call)
+	DUTCPUs              []int  // worker i runs on DUTCPUs[i]
+	DUTIdle              string // tunterm's ports.idle (sleep | spin; "": its default)
 	Queues               int
 	Out                  string // results directory
 	Bin                  string // directory with tunterm, ttgen, xskfwd; "" builds them
@@ -150,6 +151,8 @@ type Machine struct {
 	Queues    int    `json:"veth_queues"`
 	Method    string `json:"gen_method"`
 	Paced     string `json:"gen_paced_method"`
+	// DUTIdle is tunterm's ports.idle ("" before it was recorded: sleep).
+	DUTIdle string `json:"dut_idle,omitempty"`
 }
 
 // innerBytes is the mean inner frame length of a --size.
@@ -463,6 +466,9 @@ func (o *Options) writeConfig(ctx context.Context, bins Bins, path string, c Cas
 		return err
 	}
 	_, err = fmt.Fprintf(f, "cpus: [%s]\n", strings.ReplaceAll(joinInts(o.DUTCPUs[:c.Workers]), ",", ", "))
+	if err == nil && o.DUTIdle != "" {
+		_, err = fmt.Fprintf(f, "ports: {idle: %s}\n", o.DUTIdle)
+	}
 	return errors.Join(err, f.Close())
 }
 
@@ -541,7 +547,7 @@ func moduleRoot() (string, error) {
 }
 
 func machine(o Options) Machine {
-	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Queues: o.Queues, Method: o.Method, Paced: o.PacedMethod}
+	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Queues: o.Queues, Method: o.Method, Paced: o.PacedMethod, DUTIdle: o.DUTIdle}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}

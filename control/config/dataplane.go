@@ -39,6 +39,11 @@ type Ports struct {
 	// RingSize is the size of every AF_XDP ring (power of two, default
 	// 2048).
 	RingSize int `yaml:"ring_size"`
+	// Idle is what a worker does when its queues are empty: sleep (spin
+	// for 1024 empty polls, then sleep 50 µs at a time; the default) or
+	// spin (never sleep, as DPDK does: each worker's core is always 100 %
+	// busy, but a burst never waits for a sleeping worker).
+	Idle string `yaml:"idle"`
 }
 
 func (c *Config) validateDataplane() error {
@@ -72,6 +77,13 @@ func (c *Config) validateDataplane() error {
 	}
 	if p.RingSize == 0 {
 		p.RingSize = 2048
+	}
+	switch p.Idle {
+	case "":
+		p.Idle = "sleep"
+	case "sleep", "spin":
+	default:
+		return fmt.Errorf("ports.idle: %q is not sleep or spin", p.Idle)
 	}
 	if p.RingSize < 64 || p.RingSize > 32768 || p.RingSize&(p.RingSize-1) != 0 {
 		return fmt.Errorf("ports.ring_size: %d is not a power of two in 64..32768", p.RingSize)

@@ -91,6 +91,7 @@ type ifaceInfo struct {
 type worker struct {
 	id   int
 	cpu  int
+	spin bool // ports.idle: spin (never sleep when idle)
 	w    *pipeline.Worker
 	pool *port.Pool
 	// ports this worker owns (for Flush and Close); nil when none.
@@ -172,7 +173,7 @@ func (d *Daemon) start() error {
 		return err
 	}
 	for i, wk := range d.workers {
-		wk.cpu = -1
+		wk.cpu, wk.spin = -1, c.Ports.Idle == "spin"
 		if len(cpus) > 0 {
 			wk.cpu = cpus[i]
 		}
@@ -355,7 +356,7 @@ func (d *Daemon) runWorker(wk *worker) {
 				}
 			}
 		}
-		if idle > 1024 {
+		if idle > 1024 && !wk.spin {
 			time.Sleep(50 * time.Microsecond)
 		}
 	}

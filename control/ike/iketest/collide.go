@@ -179,12 +179,7 @@ func (i *Initiator) PrepareRekeyChild(c *Child) (*ChildRekey, error) {
 // Send sends the request (once; Finish retransmits).
 func (p *ChildRekey) Send() error {
 	p.sent = true
-	for _, m := range p.msgs {
-		if err := p.i.SendRaw(m); err != nil {
-			return err
-		}
-	}
-	return nil
+	return p.i.sendAll(p.msgs)
 }
 
 func (p *ChildRekey) cancel() {
@@ -320,12 +315,7 @@ func (i *Initiator) PrepareRekeyIKE() (*IKERekey, error) {
 // Send sends the request (once; Finish retransmits).
 func (p *IKERekey) Send() error {
 	p.sent = true
-	for _, m := range p.msgs {
-		if err := p.i.SendRaw(m); err != nil {
-			return err
-		}
-	}
-	return nil
+	return p.i.sendAll(p.msgs)
 }
 
 func (p *IKERekey) cancel() {
@@ -464,4 +454,14 @@ func (i *Initiator) answerPendingIKE(p *pendingIKE, h wire.Header, b []byte) {
 		i.pendingIKE = nil
 		i.RedundantIKEDeleted.Add(1)
 	}
+}
+
+// sendAll sends the datagrams of one message.
+func (i *Initiator) sendAll(msgs [][]byte) error {
+	for _, m := range msgs {
+		if err := i.SendRaw(m); err != nil {
+			return err
+		}
+	}
+	return nil
 }
