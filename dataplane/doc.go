@@ -37,7 +37,10 @@
 // A batch from the APs' side runs in two passes (Worker.processDown): every
 // frame up to its inner Ethernet frame, then the FDB slots of all inner
 // source and destination MACs are read in one loop, then every frame is
-// bridged and accounted for, in order. A batch from the corporate side reads
+// bridged and accounted for, in order (what an authenticated frame teaches
+// about its peer — NAT port, next-hop MAC — is applied in that second pass,
+// frame by frame, so the output is what one pass would give). A batch from
+// the corporate side reads
 // the FDB slots of its destinations before it is processed. With thousands
 // of clients the FDB lookups are cache misses; read together they overlap.
 //

@@ -53,6 +53,7 @@ type Worker struct {
 	// pass bridges. deferBridge is set while the first pass runs.
 	pend        [port.BatchSize]pending
 	pendS       *table.Session
+	pendSeen    peerSeen
 	deferBridge bool
 	hint        uint64 // sink for FDB prefetch values
 	// cur is the frame being processed, for taps and traces.
@@ -127,6 +128,38 @@ type pending struct {
 	s        *table.Session
 	r        stats.Reason
 	off, len int // the received frame's span, for the drop tap
+	seen     peerSeen
+}
+
+// peerSeen is what an authenticated frame tells about its peer: its NAT
+// port (0: none) and next-hop MAC. In a two-pass batch it is applied in
+// the second pass, in frame order, so that a frame bridged to a peer sees
+// exactly the updates of the frames before it, as in one pass.
+type peerSeen struct {
+	ps      *table.PeerState
+	natPort uint16
+	mac     uint64
+}
+
+func (p peerSeen) apply() {
+	if p.ps == nil {
+		return
+	}
+	if p.natPort != 0 && p.ps.NATPort.Load() != uint32(p.natPort) {
+		p.ps.NATPort.Store(uint32(p.natPort))
+	}
+	if p.ps.NextHop.Load() != p.mac {
+		p.ps.NextHop.Store(p.mac)
+	}
+}
+
+// seen records or applies what an authenticated frame tells about its peer.
+func (w *Worker) seen(ps *table.PeerState, natPort uint16, mac uint64) {
+	if w.deferBridge {
+		w.pendSeen = peerSeen{ps, natPort, mac}
+		return
+	}
+	peerSeen{ps, natPort, mac}.apply()
 }
 
 // bridgePending is the internal first-pass outcome "decapsulated: bridge it
@@ -182,9 +215,9 @@ func (w *Worker) processDown(t *table.Tables, in *port.Batch, taps *tapSet) {
 		w.tally.RxBytes[stats.FromDown] += uint64(f.Len)
 		w.cur.index, w.cur.outs = i, 0
 		w.cur.off, w.cur.len = f.Off, f.Len
-		w.pendS = nil
+		w.pendS, w.pendSeen = nil, peerSeen{}
 		r := w.fromDown(t, f, taps)
-		w.pend[i] = pending{s: w.pendS, r: r, off: w.cur.off, len: w.cur.len}
+		w.pend[i] = pending{s: w.pendS, r: r, off: w.cur.off, len: w.cur.len, seen: w.pendSeen}
 	}
 	w.deferBridge = false
 	var h uint64
@@ -201,11 +234,12 @@ func (w *Worker) processDown(t *table.Tables, in *port.Batch, taps *tapSet) {
 		w.cur.index, w.cur.outs = i, 0
 		w.cur.off, w.cur.len = p.off, p.len
 		r := p.r
+		p.seen.apply()
 		if r == bridgePending {
 			r = w.bridgeFromSession(t, p.s, f, taps)
 		}
 		w.finish(f, r, taps)
-		p.s = nil
+		p.s, p.seen = nil, peerSeen{}
 	}
 	in.N = 0
 	w.flush(taps)
@@ -441,13 +475,7 @@ func (w *Worker) esp(t *table.Tables, f *port.Frame, src netip.Addr, srcMAC uint
 		return r
 	}
 	// Authenticated: the peer's NAT mapping and next hop are now trustworthy.
-	ps := sa.Peer.St
-	if natPort != 0 && ps.NATPort.Load() != uint32(natPort) {
-		ps.NATPort.Store(uint32(natPort))
-	}
-	if ps.NextHop.Load() != srcMAC {
-		ps.NextHop.Store(srcMAC)
-	}
+	w.seen(sa.Peer.St, natPort, srcMAC)
 	// Re-point f at the decrypted payload, which aliases f.Buf: its offset
 	// in the chunk follows from the capacities.
 	off := cap(f.Buf) - cap(payload)
@@ -574,9 +602,7 @@ func (w *Worker) session(t *table.Tables, s *table.Session, f *port.Frame, src n
 		if s.Tunnel.IPsec {
 			return stats.IPsecRequire
 		}
-		if s.Peer.St.NextHop.Load() != srcMAC {
-			s.Peer.St.NextHop.Store(srcMAC)
-		}
+		w.seen(s.Peer.St, 0, srcMAC)
 	} else if sa.Peer != s.Peer {
 		return stats.WrongSA
 	}
