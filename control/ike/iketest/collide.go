@@ -160,12 +160,8 @@ func (i *Initiator) PrepareRekeyChild(c *Child) (*ChildRekey, error) {
 	}
 	ps = append(ps, cps[n:]...)
 	i.mu.Lock()
-	p.id = i.msgID
-	i.msgID++
-	h := wire.Header{SPIi: i.SPIi, SPIr: i.SPIr, Exchange: wire.CREATE_CHILD_SA, Flags: wire.FlagInitiator, MessageID: p.id}
-	if i.notOrig {
-		h.Flags = 0
-	}
+	h := i.reqHeader(wire.CREATE_CHILD_SA)
+	p.id = h.MessageID
 	p.skIn = i.skIn
 	if i.childRekeys == nil {
 		i.childRekeys = map[*Child]*ChildRekey{}
@@ -300,12 +296,8 @@ func (i *Initiator) PrepareRekeyIKE() (*IKERekey, error) {
 		&wire.SA{Proposals: []wire.Proposal{ikeP.Wire(1, wire.ProtoIKE, binary.BigEndian.AppendUint64(nil, p.spi), true)}},
 		&wire.Nonce{Data: p.ni}, &wire.KE{Group: p.group, Data: p.dh.Public()}}
 	i.mu.Lock()
-	p.id = i.msgID
-	i.msgID++
-	h := wire.Header{SPIi: i.SPIi, SPIr: i.SPIr, Exchange: wire.CREATE_CHILD_SA, Flags: wire.FlagInitiator, MessageID: p.id}
-	if i.notOrig {
-		h.Flags = 0
-	}
+	h := i.reqHeader(wire.CREATE_CHILD_SA)
+	p.id = h.MessageID
 	i.ikeRekey = p
 	i.mu.Unlock()
 	p.msgs = i.Seal(h, ps)
@@ -464,4 +456,14 @@ func (i *Initiator) sendAll(msgs [][]byte) error {
 		}
 	}
 	return nil
+}
+
+// reqHeader takes the next message ID for a request of ours (i.mu held).
+func (i *Initiator) reqHeader(x wire.ExchangeType) wire.Header {
+	h := wire.Header{SPIi: i.SPIi, SPIr: i.SPIr, Exchange: x, Flags: wire.FlagInitiator, MessageID: i.msgID}
+	i.msgID++
+	if i.notOrig {
+		h.Flags = 0
+	}
+	return h
 }
