@@ -413,27 +413,12 @@ func (sa *ikeSA) seal(h wire.Header, inner []wire.Payload) [][]byte {
 	return out
 }
 
-// sealWith builds a message whose only payload is the SK or SKF payload p
-// holding body: the ciphertext placeholder gets its final length first, so
-// that the header and payload lengths the integrity check covers are right.
+// sealWith is wire.Seal for messages we built ourselves (it cannot fail).
 func sealWith(sk *ikecrypto.SK, h wire.Header, p wire.Payload, body []byte) []byte {
-	n := sk.SealedLen(len(body))
-	switch p := p.(type) {
-	case *wire.Encrypted:
-		p.Data = make([]byte, n)
-	case *wire.EncryptedFragment:
-		p.Data = make([]byte, n)
-	}
-	msg := (&wire.Message{Header: h, Payloads: []wire.Payload{p}}).Marshal()
-	head, _, err := wire.SplitEncrypted(msg)
+	msg, err := wire.Seal(sk, h, p, body)
 	if err != nil {
 		panic("ike: sealWith: " + err.Error()) // we just built it
 	}
-	sealed, err := sk.Seal(nil, head, body)
-	if err != nil {
-		panic("ike: sealWith: " + err.Error())
-	}
-	copy(msg[len(head):], sealed)
 	return msg
 }
 

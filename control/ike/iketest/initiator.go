@@ -665,23 +665,10 @@ func (i *Initiator) Seal(h wire.Header, inner []wire.Payload) [][]byte {
 }
 
 func seal(sk *ikecrypto.SK, h wire.Header, p wire.Payload, body []byte) []byte {
-	n := sk.SealedLen(len(body))
-	switch p := p.(type) {
-	case *wire.Encrypted:
-		p.Data = make([]byte, n)
-	case *wire.EncryptedFragment:
-		p.Data = make([]byte, n)
-	}
-	msg := (&wire.Message{Header: h, Payloads: []wire.Payload{p}}).Marshal()
-	head, _, err := wire.SplitEncrypted(msg)
+	msg, err := wire.Seal(sk, h, p, body)
 	if err != nil {
 		panic(err)
 	}
-	sealed, err := sk.Seal(nil, head, body)
-	if err != nil {
-		panic(err)
-	}
-	copy(msg[len(head):], sealed)
 	return msg
 }
 

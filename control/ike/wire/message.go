@@ -323,3 +323,36 @@ func FindNotify(ps []Payload, t NotifyType) *Notify {
 	}
 	return nil
 }
+
+// Sealer is the outbound side of an IKE SA's SK keys (ikecrypto.SK).
+type Sealer interface {
+	SealedLen(n int) int
+	Seal(dst, assoc, plain []byte) ([]byte, error)
+}
+
+// Seal builds a message whose only payload is the SK or SKF payload p
+// holding body, encrypted and integrity-protected with sk: the ciphertext
+// placeholder gets its final length first, so that the header and payload
+// lengths the integrity check covers are right.
+func Seal(sk Sealer, h Header, p Payload, body []byte) ([]byte, error) {
+	n := sk.SealedLen(len(body))
+	switch p := p.(type) {
+	case *Encrypted:
+		p.Data = make([]byte, n)
+	case *EncryptedFragment:
+		p.Data = make([]byte, n)
+	default:
+		return nil, fmt.Errorf("ike wire: Seal: %T is not an SK or SKF payload", p)
+	}
+	msg := (&Message{Header: h, Payloads: []Payload{p}}).Marshal()
+	head, _, err := SplitEncrypted(msg)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := sk.Seal(nil, head, body)
+	if err != nil {
+		return nil, err
+	}
+	copy(msg[len(head):], sealed)
+	return msg, nil
+}
