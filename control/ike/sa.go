@@ -273,6 +273,22 @@ func (sa *ikeSA) recv(p packet, h wire.Header) {
 // fragment (RFC 7383 §2.6) and decrypts the whole message once complete.
 // It returns the inner payloads and the hashes of the datagrams that made
 // the message; done is false while fragments are missing.
+// decrypt checks and decrypts the SK or SKF payload of raw (m parsed),
+// counting a failure.
+func (sa *ikeSA) decrypt(m *wire.Message, raw []byte) ([]byte, error) {
+	head, data, err := wire.SplitEncrypted(raw)
+	if err != nil {
+		sa.r.stats.inc(Malformed)
+		return nil, err
+	}
+	plain, err := sa.skIn.Open(head, data)
+	if err != nil {
+		sa.countOpenError(err, m)
+		return nil, err
+	}
+	return plain, nil
+}
+
 func (sa *ikeSA) open(m *wire.Message, raw []byte, response bool) (inner []wire.Payload, hashes map[[32]byte]bool, done bool, err error) {
 	st := &sa.r.stats
 	if len(m.Payloads) == 0 {
@@ -281,14 +297,8 @@ func (sa *ikeSA) open(m *wire.Message, raw []byte, response bool) (inner []wire.
 	}
 	switch e := m.Payloads[len(m.Payloads)-1].(type) {
 	case *wire.Encrypted:
-		head, data, err := wire.SplitEncrypted(raw)
+		plain, err := sa.decrypt(m, raw)
 		if err != nil {
-			st.inc(Malformed)
-			return nil, nil, false, err
-		}
-		plain, err := sa.skIn.Open(head, data)
-		if err != nil {
-			sa.countOpenError(err, m)
 			return nil, nil, false, err
 		}
 		inner, err := wire.ParsePayloads(e.Next, plain)
@@ -305,14 +315,8 @@ func (sa *ikeSA) open(m *wire.Message, raw []byte, response bool) (inner []wire.
 			st.inc(Malformed)
 			return nil, nil, false, errors.New("bad fragment numbers")
 		}
-		head, data, err := wire.SplitEncrypted(raw)
+		plain, err := sa.decrypt(m, raw)
 		if err != nil {
-			st.inc(Malformed)
-			return nil, nil, false, err
-		}
-		plain, err := sa.skIn.Open(head, data)
-		if err != nil {
-			sa.countOpenError(err, m)
 			return nil, nil, false, err
 		}
 		rp := &sa.reasmReq
