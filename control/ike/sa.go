@@ -403,17 +403,11 @@ func (sa *ikeSA) seal(h wire.Header, inner []wire.Payload) [][]byte {
 	if room < 64 {
 		return [][]byte{one}
 	}
-	n := (len(body) + room - 1) / room
-	out := make([][]byte, 0, n)
-	for i := range n {
-		chunk := body[i*room : min(len(body), (i+1)*room)]
-		f := &wire.EncryptedFragment{Number: uint16(i + 1), Total: uint16(n)}
-		if i == 0 {
-			f.Next = first
-		}
-		out = append(out, sealWith(sa.skOut, h, f, chunk))
-		sa.r.stats.inc(FragmentsTx)
+	out, err := wire.SealFragments(sa.skOut, h, first, body, room)
+	if err != nil {
+		panic("ike: seal: " + err.Error()) // we just built it
 	}
+	sa.r.stats.add(FragmentsTx, uint64(len(out)))
 	return out
 }
 

@@ -73,6 +73,8 @@ type Stats struct {
 
 func (s *Stats) inc(c Counter) { s.c[c].Add(1) }
 
+func (s *Stats) add(c Counter, n uint64) { s.c[c].Add(n) }
+
 // Get returns one counter.
 func (s *Stats) Get(c Counter) uint64 { return s.c[c].Load() }
 

@@ -648,16 +648,9 @@ func espAlgs(c proposal.Chosen) (esp.Cipher, esp.Integ, error) {
 func (i *Initiator) Seal(h wire.Header, inner []wire.Payload) [][]byte {
 	body, first := wire.AppendPayloads(nil, inner)
 	if i.cfg.FragmentSize > 0 && i.fragOK && len(body) > i.cfg.FragmentSize {
-		room := i.cfg.FragmentSize
-		n := (len(body) + room - 1) / room
-		var out [][]byte
-		for k := range n {
-			chunk := body[k*room : min(len(body), (k+1)*room)]
-			f := &wire.EncryptedFragment{Number: uint16(k + 1), Total: uint16(n)}
-			if k == 0 {
-				f.Next = first
-			}
-			out = append(out, seal(i.skOut, h, f, chunk))
+		out, err := wire.SealFragments(i.skOut, h, first, body, i.cfg.FragmentSize)
+		if err != nil {
+			panic(err)
 		}
 		return out
 	}

@@ -356,3 +356,25 @@ func Seal(sk Sealer, h Header, p Payload, body []byte) ([]byte, error) {
 	copy(msg[len(head):], sealed)
 	return msg, nil
 }
+
+// SealFragments seals body, whose first inner payload is of type first, as
+// RFC 7383 fragments (SKF payloads) of at most room plaintext octets each.
+func SealFragments(sk Sealer, h Header, first PayloadType, body []byte, room int) ([][]byte, error) {
+	if room <= 0 {
+		return nil, fmt.Errorf("ike wire: SealFragments: room %d", room)
+	}
+	n := (len(body) + room - 1) / room
+	out := make([][]byte, 0, n)
+	for i := range n {
+		f := &EncryptedFragment{Number: uint16(i + 1), Total: uint16(n)}
+		if i == 0 {
+			f.Next = first
+		}
+		msg, err := Seal(sk, h, f, body[i*room:min(len(body), (i+1)*room)])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, msg)
+	}
+	return out, nil
+}
