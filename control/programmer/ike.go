@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/tunterm/tunterm/dataplane/esp"
 	"github.com/tunterm/tunterm/dataplane/table"
@@ -100,9 +101,10 @@ type spiSA struct {
 }
 
 type ikeState struct {
-	peers  map[netip.AddrPort]*ikePeer // by IKEChild.KeyOf
-	claims map[string]netip.AddrPort   // static peer name → the key it took
-	spis   map[uint32]bool             // reserved or installed inbound SPIs
+	peers  map[netip.AddrPort]*ikePeer     // by IKEChild.KeyOf
+	claims map[string]netip.AddrPort       // static peer name → the key it took
+	byAddr map[netip.Addr][]netip.AddrPort // the keys of peers, by address
+	spis   map[uint32]bool                 // reserved or installed inbound SPIs
 	bySPI  map[uint32]*ikeChild
 	seq    uint64
 }
@@ -110,10 +112,26 @@ type ikeState struct {
 // ErrNotApplied: IKE SAs arrive before the first Apply.
 var ErrNotApplied = errors.New("programmer: no configuration applied yet")
 
+func (s *ikeState) addPeer(k netip.AddrPort, pe *ikePeer) {
+	s.peers[k] = pe
+	s.byAddr[k.Addr()] = append(s.byAddr[k.Addr()], k)
+}
+
+func (s *ikeState) delPeer(k netip.AddrPort) {
+	delete(s.peers, k)
+	keys := slices.DeleteFunc(s.byAddr[k.Addr()], func(x netip.AddrPort) bool { return x == k })
+	if len(keys) == 0 {
+		delete(s.byAddr, k.Addr())
+	} else {
+		s.byAddr[k.Addr()] = keys
+	}
+}
+
 func (s *ikeState) init() {
 	if s.peers == nil {
 		s.peers = map[netip.AddrPort]*ikePeer{}
 		s.claims = map[string]netip.AddrPort{}
+		s.byAddr = map[netip.Addr][]netip.AddrPort{}
 		s.spis = map[uint32]bool{}
 		s.bySPI = map[uint32]*ikeChild{}
 	}
@@ -179,7 +197,7 @@ func (p *Programmer) InstallChild(c IKEChild, activate bool) (in, out *esp.SA, e
 	pe := p.ike.peers[c.Key]
 	if pe == nil {
 		pe = &ikePeer{children: map[uint32]*ikeChild{}}
-		p.ike.peers[c.Key] = pe
+		p.ike.addPeer(c.Key, pe)
 	}
 	p.ike.seq++
 	pe.dirty = true
@@ -196,7 +214,7 @@ func (p *Programmer) InstallChild(c IKEChild, activate bool) (in, out *esp.SA, e
 		delete(p.ike.bySPI, c.In.SPI)
 		pe.active, pe.dirty = prevActive, true
 		if len(pe.children) == 0 {
-			delete(p.ike.peers, c.Key)
+			p.ike.delPeer(c.Key)
 		}
 		return nil, nil, err
 	}
@@ -262,7 +280,7 @@ func (p *Programmer) RemoveChild(inSPIs ...uint32) {
 			pe.active = newest(pe)
 		}
 		if len(pe.children) == 0 {
-			delete(p.ike.peers, ch.c.Key)
+			p.ike.delPeer(ch.c.Key)
 		}
 		changed = true
 	}
@@ -299,11 +317,8 @@ func (p *Programmer) ikeClaim(name string, addr netip.Addr) (netip.AddrPort, boo
 	delete(p.ike.claims, name)
 	var best netip.AddrPort
 	var seq uint64
-	for k, ip := range p.ike.peers {
-		if k.Addr() != addr {
-			continue
-		}
-		for _, ch := range ip.children {
+	for _, k := range p.ike.byAddr[addr] {
+		for _, ch := range p.ike.peers[k].children {
 			if ch.seq >= seq {
 				best, seq = k, ch.seq
 			}
