@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash"
 	"sync/atomic"
+	"unsafe"
 
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -94,6 +95,12 @@ type SA struct {
 	ctr   aesCTR       // kindCTR
 	block cipher.Block // AES block for CTR and CBC
 	ivGen cipher.Block // kindCBC: encrypts the sequence number into the IV
+
+	// hot is the crypto object Open and Seal read for every packet (key
+	// schedule, GHASH table), hotSize its size, for Prefetch; nil, 0 when
+	// unknown.
+	hot     unsafe.Pointer
+	hotSize uintptr
 
 	// St is the SA's runtime state. It stays the same object for the SA's
 	// life so that table snapshots can carry it over.
@@ -270,6 +277,7 @@ func NewSA(c Config) (*SA, error) {
 	}
 
 	st.mac = newMAC(c.Integ, c.IntegKey)
+	sa.hot, sa.hotSize = sa.hotObject()
 	return sa, nil
 }
 

@@ -1,0 +1,67 @@
+package esp
+
+import (
+	"bytes"
+	"testing"
+)
+
+// TestPrefetchFindsTheCryptoObject: for every suite Prefetch reads the
+// crypto object Open uses, at least its AES key schedule (240 bytes for
+// AES-256) and, for GCM and CTR (which runs on GCM), the 256-byte GHASH
+// table. If a Go release stops returning a pointer from cipher.NewGCM or
+// aes.NewCipher, hotSize becomes 0 and Prefetch silently stops helping;
+// this test says so.
+func TestPrefetchFindsTheCryptoObject(t *testing.T) {
+	for _, s := range allSuites() {
+		t.Run(s.String(), func(t *testing.T) {
+			sa, _ := pair(t, s, false)
+			want := uintptr(240 + 256) // AES-256 key schedule + GHASH table
+			switch s.c {
+			case AESCBC128, AESCBC256:
+				want = 240
+			case ChaCha20Poly1305:
+				want = 32 // the key
+			}
+			if sa.hot == nil || sa.hotSize < want {
+				t.Errorf("hot object %p of %d bytes, want at least %d bytes", sa.hot, sa.hotSize, want)
+			}
+		})
+	}
+}
+
+// TestPrefetchChangesNothing: Prefetch before every Open, including of
+// replays, short packets and forgeries, leaves every result and counter as
+// Open alone gives them.
+func TestPrefetchChangesNothing(t *testing.T) {
+	var sink uint64
+	for _, s := range allSuites() {
+		for _, esn := range []bool{false, true} {
+			tx, rx := pair(t, s, esn)
+			_, ref := pair(t, s, esn)
+			var pkts [][]byte
+			for i := range 20 {
+				pkts = append(pkts, sealCopy(t, tx, pattern(i*37, byte(i)), 4))
+			}
+			forged := sealCopy(t, tx, pattern(64, 9), 4) // not yet received: fails integrity
+			forged[len(forged)-1] ^= 1
+			pkts = append(pkts, pkts[5], forged, pkts[1][:7], pkts[2][:BaseHeaderLen], nil)
+			for i, p := range pkts {
+				a, b := bytes.Clone(p), bytes.Clone(p)
+				sink += rx.Prefetch(a)
+				pa, na, ra := rx.Open(a)
+				pb, nb, rb := ref.Open(b)
+				if ra != rb || na != nb || !bytes.Equal(pa, pb) {
+					t.Fatalf("%s esn=%v packet %d: with Prefetch (%v, %d, %x), without (%v, %d, %x)", s, esn, i, ra, na, pa, rb, nb, pb)
+				}
+			}
+			if rx.St.Packets.Load() != ref.St.Packets.Load() || rx.St.ReplayErrors.Load() != ref.St.ReplayErrors.Load() ||
+				rx.St.IntegrityErrors.Load() != ref.St.IntegrityErrors.Load() || rx.St.MalformedErrors.Load() != ref.St.MalformedErrors.Load() {
+				t.Errorf("%s esn=%v: counters differ with Prefetch", s, esn)
+			}
+			if rx.St.Packets.Load() != 20 || rx.St.ReplayErrors.Load() != 1 || rx.St.IntegrityErrors.Load() != 1 {
+				t.Errorf("%s esn=%v: %d packets, %d replays, %d integrity errors; want 20, 1, 1", s, esn,
+					rx.St.Packets.Load(), rx.St.ReplayErrors.Load(), rx.St.IntegrityErrors.Load())
+			}
+		}
+	}
+}
