@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/tunterm/tunterm/dataplane/esp"
 	"github.com/tunterm/tunterm/dataplane/hdr"
+	"github.com/tunterm/tunterm/dataplane/pipeline"
 	"github.com/tunterm/tunterm/dataplane/port"
 	"github.com/tunterm/tunterm/dataplane/stats"
 )
@@ -43,11 +45,11 @@ static_peers:
 }
 
 // BenchmarkPipelineMany is BenchmarkPipeline's AES-GCM paths in the live
-// benchmark's shape: 500 APs with 10 clients each, frames cycling over all
-// 5,000 clients with the tunnels varying fastest (as ttgen sends them), so
-// that the SA, session and FDB entries of every frame differ from the last
-// frame's. (BenchmarkPipeline, with one AP and one client, keeps all of that
-// in L1.)
+// benchmark's shapes: 500 APs (X1) and 10,000 APs (X10) with 10 clients
+// each, frames cycling over all clients with the tunnels varying fastest
+// (as ttgen sends them), so that the SA, session and FDB entries of every
+// frame differ from the last frame's. (BenchmarkPipeline, with one AP and
+// one client, keeps all of that in L1.)
 //
 // In the cold variants, 2 MiB of other memory is written between batches
 // (outside the timing): on the live dataplane the frames the kernel copies
@@ -56,18 +58,25 @@ static_peers:
 //
 // p50_ns/pkt is the median batch's time per frame, which other jobs on a
 // shared machine disturb less than the mean (pipeline_ns/pkt).
+//
+// With TT_AB=1 in the environment the SA prefetch (prefetchSA) is switched
+// off and on every other batch and B/A reports the median batch time with
+// it over the median without: a paired comparison that the drift of a
+// shared machine does not bias.
 func BenchmarkPipelineMany(b *testing.B) {
-	const aps, macs = 500, 10
-	for _, dir := range []string{"down", "up"} {
-		for _, cold := range []bool{false, true} {
-			for _, size := range []int{128, 1400} {
-				name := fmt.Sprintf("%s/aes-gcm-256/%dx%d/%d", dir, aps, macs, size)
-				if cold {
-					name += "/cold"
+	const macs = 10
+	for _, aps := range []int{500, 10000} {
+		for _, dir := range []string{"down", "up"} {
+			for _, cold := range []bool{false, true} {
+				for _, size := range []int{128, 1400} {
+					name := fmt.Sprintf("%s/aes-gcm-256/%dx%d/%d", dir, aps, macs, size)
+					if cold {
+						name += "/cold"
+					}
+					b.Run(name, func(b *testing.B) {
+						benchMany(b, dir, aps, macs, size, cold)
+					})
 				}
-				b.Run(name, func(b *testing.B) {
-					benchMany(b, dir, aps, macs, size, cold)
-				})
 			}
 		}
 	}
@@ -145,7 +154,14 @@ func benchMany(b *testing.B, dir string, aps, macs, size int, cold bool) {
 	b.ResetTimer()
 	var proc time.Duration
 	next := 0
+	ab := os.Getenv("TT_AB") != ""
+	var abT [2][]time.Duration
+	defer pipeline.SetPrefetch(true)
 	for i := 0; i < b.N; i += port.BatchSize {
+		v := (i / port.BatchSize) & 1
+		if ab {
+			pipeline.SetPrefetch(v == 1)
+		}
 		n := min(port.BatchSize, b.N-i)
 		for range n {
 			p.Inject(frames[next], 0)
@@ -163,6 +179,7 @@ func benchMany(b *testing.B, dir string, aps, macs, size int, cold bool) {
 		proc += t
 		if n == port.BatchSize {
 			batches = append(batches, t)
+			abT[v] = append(abT[v], t)
 		}
 	}
 	b.StopTimer()
@@ -176,5 +193,10 @@ func benchMany(b *testing.B, dir string, aps, macs, size int, cold bool) {
 	if len(batches) > 0 {
 		slices.Sort(batches)
 		b.ReportMetric(float64(batches[len(batches)/2].Nanoseconds())/port.BatchSize, "p50_ns/pkt")
+	}
+	if ab && len(abT[0]) > 0 && len(abT[1]) > 0 {
+		slices.Sort(abT[0])
+		slices.Sort(abT[1])
+		b.ReportMetric(float64(abT[1][len(abT[1])/2])/float64(abT[0][len(abT[0])/2]), "B/A")
 	}
 }

@@ -55,7 +55,8 @@ type Worker struct {
 	pendS       *table.Session
 	pendSeen    peerSeen
 	deferBridge bool
-	hint        uint64 // sink for FDB prefetch values
+	hint        uint64 // sink for prefetched values
+	pre         [port.BatchSize]preSA
 	// cur is the frame being processed, for taps and traces.
 	cur struct {
 		dir      stats.Dir
@@ -201,13 +202,17 @@ func (w *Worker) Process(dir stats.Dir, in *port.Batch) {
 	w.flush(taps)
 }
 
-// processDown runs an AP->corporate batch in two passes: first every frame
+// processDown runs an AP->corporate batch in two passes: first the SAs of
+// the batch's ESP frames are read (prefetchSA); then every frame
 // is parsed, decrypted and decapsulated up to its inner Ethernet frame; then
 // the FDB slots of all inner source and destination MACs are read in one
 // tight loop, so that their cache misses (one per frame with thousands of
 // clients in a large table) overlap; then every frame is bridged and
 // accounted for, in order.
 func (w *Worker) processDown(t *table.Tables, in *port.Batch, taps *tapSet) {
+	if prefetchOn {
+		w.prefetchSA(t, in)
+	}
 	w.deferBridge = true
 	for i := range in.Frames() {
 		f := &in.F[i]

@@ -1,0 +1,4 @@
+package pipeline
+
+// SetPrefetch switches prefetchSA (paired A/B benchmarks).
+func SetPrefetch(on bool) { prefetchOn = on }
