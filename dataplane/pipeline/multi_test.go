@@ -3,10 +3,13 @@ package pipeline_test
 import (
 	"encoding/hex"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tunterm/tunterm/control/config"
 	"github.com/tunterm/tunterm/control/programmer"
@@ -355,6 +358,17 @@ func BenchmarkWorkers(b *testing.B) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
+					// Like the daemon's workers: one thread each, pinned
+					// to its own CPU when there are enough.
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
+					if runtime.NumCPU() >= n {
+						var set unix.CPUSet
+						set.Set(runtime.NumCPU() - n + w)
+						if err := unix.SchedSetaffinity(0, &set); err != nil {
+							b.Logf("worker %d not pinned: %v", w, err)
+						}
+					}
 					var rx port.Batch
 					fs := frames[w]
 					for done, k := 0, 0; done < b.N/n; done += port.BatchSize {
