@@ -47,7 +47,10 @@ func (w *Worker) prefetchSA(t *table.Tables, in *port.Batch) {
 	for i := range in.Frames() {
 		p := &pre[i]
 		if sa := p.sa; sa != nil && sa.Peer.Owner == w.ID {
-			h += sa.ESP.Prefetch(in.F[i].Bytes()[p.off:]) + sa.Peer.St.NextHop.Load()
+			h += sa.ESP.Prefetch(in.F[i].Bytes()[p.off:])
+			if ps := sa.Peer.St; ps != nil {
+				h += ps.NextHop.Load()
+			}
 		}
 		p.sa = nil
 	}
