@@ -70,16 +70,7 @@ type Lab struct {
 // no longer exists.
 func sweepStale(prefix string) []string {
 	var swept []string
-	ents, _ := os.ReadDir("/run/netns")
-	for _, e := range ents {
-		name := e.Name()
-		if !strings.HasPrefix(name, prefix) {
-			continue
-		}
-		pid, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(name, prefix), "-", 2)[0])
-		if err != nil || pid == os.Getpid() || alive(pid) {
-			continue
-		}
+	for _, name := range prefixedNamespaces(prefix, false) {
 		if err := ipCmd("netns", "del", name); err == nil {
 			swept = append(swept, name)
 		}
@@ -94,8 +85,13 @@ func alive(pid int) bool {
 
 // leftNamespaces lists namespaces with prefix that belong to this process or
 // to a process that no longer exists: what a clean teardown leaves none of.
-func leftNamespaces(prefix string) []string {
-	var left []string
+func leftNamespaces(prefix string) []string { return prefixedNamespaces(prefix, true) }
+
+// prefixedNamespaces lists the namespaces named <prefix><pid>-* whose
+// process no longer exists and, when mine is set, also those of this
+// process and those whose name holds no pid.
+func prefixedNamespaces(prefix string, mine bool) []string {
+	var out []string
 	ents, _ := os.ReadDir("/run/netns")
 	for _, e := range ents {
 		name := e.Name()
@@ -103,11 +99,17 @@ func leftNamespaces(prefix string) []string {
 			continue
 		}
 		pid, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(name, prefix), "-", 2)[0])
-		if err != nil || pid == os.Getpid() || !alive(pid) {
-			left = append(left, name)
+		if err != nil || pid == os.Getpid() {
+			if mine {
+				out = append(out, name)
+			}
+			continue
+		}
+		if !alive(pid) {
+			out = append(out, name)
 		}
 	}
-	return left
+	return out
 }
 
 func ipCmd(args ...string) error {
