@@ -21,7 +21,9 @@ type preSA struct {
 
 // prefetchSA reads, for every ESP frame of an AP->corporate batch, the SA
 // and the state its decryption will read (the SA's lookup slot, the SA, its
-// peer, esp.SA.Prefetch) before the batch is processed. With thousands of
+// peer, esp.SA.Prefetch), and the lookup slot, tunnel, cookie and counters
+// of the peer's first session (table.Peer.First, the session the decrypted
+// packet most likely names), before the batch is processed. With thousands of
 // tunnels and traffic spread over them every frame's SA is cold; reading
 // them in stages, each stage a loop over the batch whose loads do not
 // depend on each other, lets the cache misses of different frames overlap
@@ -50,6 +52,28 @@ func (w *Worker) prefetchSA(t *table.Tables, in *port.Batch) {
 			h += sa.ESP.Prefetch(in.F[i].Bytes()[p.off:])
 			if ps := sa.Peer.St; ps != nil {
 				h += ps.NextHop.Load()
+			}
+			if s := sa.Peer.First.Load(); s != nil {
+				h += uint64(s.LocalID) + uint64(len(s.LocalCookie))
+			}
+			continue
+		}
+		p.sa = nil
+	}
+	// The session the decrypted packet will name is most likely the
+	// peer's first: read its lookup slot, tunnel, cookie and counters.
+	for i := range in.Frames() {
+		p := &pre[i]
+		if p.sa == nil {
+			continue
+		}
+		if s := p.sa.Peer.First.Load(); s != nil {
+			if t.SID.Get(s.LocalID) != nil {
+				h++
+			}
+			h += uint64(s.Tunnel.Proto) + s.St.RxPackets.Load()
+			if len(s.LocalCookie) > 0 {
+				h += uint64(s.LocalCookie[0])
 			}
 		}
 		p.sa = nil

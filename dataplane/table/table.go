@@ -154,6 +154,12 @@ type Peer struct {
 	// IPsec (or none is negotiated yet).
 	Out *SA
 	St  *PeerState
+	// First is the peer's session with the lowest local ID in the newest
+	// snapshot that has sessions of the peer, set by Tables.Finish: a hint
+	// for prefetching the session an ESP packet of the peer most likely
+	// carries, never for deciding. Atomic because a peer object may be
+	// reused by the next snapshot while workers still read this one.
+	First atomic.Pointer[Session]
 }
 
 // PeerState is a peer's runtime state, carried across snapshots.
@@ -254,6 +260,18 @@ func (t *Tables) MACCount(o bridge.Owner) *atomic.Int32 {
 func (t *Tables) Finish() {
 	t.SPI = NewIDMap(t.InSA)
 	t.SID = NewIDMap(t.Sessions)
+	first := make(map[*Peer]*Session, len(t.Sessions))
+	for _, s := range t.Sessions {
+		if s.Peer == nil {
+			continue
+		}
+		if f := first[s.Peer]; f == nil || s.LocalID < f.LocalID {
+			first[s.Peer] = s
+		}
+	}
+	for pe, s := range first {
+		pe.First.Store(s)
+	}
 	t.Local.Is4 = t.Local.Addr.Is4()
 	if t.Local.Is4 {
 		t.Local.Addr4 = t.Local.Addr.As4()
