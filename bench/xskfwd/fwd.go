@@ -6,15 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/tunterm/tunterm/dataplane/port"
 	"github.com/tunterm/tunterm/dataplane/port/afxdp"
+	"github.com/tunterm/tunterm/dataplane/sched"
 	"github.com/tunterm/tunterm/ebpf/steer"
 )
 
@@ -168,6 +166,7 @@ func Start(o Options) (f *Forwarder, err error) {
 			*dst = p
 		}
 	}
+	sched.ReserveProcs(len(f.workers)) // as tunterm does
 	for _, wk := range f.workers {
 		f.wg.Add(1)
 		go f.runWorker(wk)
@@ -180,14 +179,8 @@ func Start(o Options) (f *Forwarder, err error) {
 // backs off from spinning to short sleeps (as tunterm's workers do).
 func (f *Forwarder) runWorker(wk *worker) {
 	defer f.wg.Done()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if wk.cpu >= 0 {
-		var set unix.CPUSet
-		set.Set(wk.cpu)
-		if err := unix.SchedSetaffinity(0, &set); err != nil {
-			f.o.Log.Warn("cannot pin worker", "worker", wk.id, "cpu", wk.cpu, "err", err)
-		}
+	if err := sched.Pin(wk.cpu); err != nil {
+		f.o.Log.Warn("cannot pin worker", "worker", wk.id, "cpu", wk.cpu, "err", err)
 	}
 	if wk.down == nil {
 		for !f.stop.Load() {
@@ -217,7 +210,7 @@ func (f *Forwarder) runWorker(wk *worker) {
 			wk.up.Flush()
 		}
 		if idle > 1024 {
-			time.Sleep(50 * time.Microsecond)
+			sched.Nap(50 * time.Microsecond)
 		}
 	}
 }

@@ -38,6 +38,7 @@ import (
 	"github.com/tunterm/tunterm/dataplane/port"
 	"github.com/tunterm/tunterm/dataplane/port/afpacket"
 	"github.com/tunterm/tunterm/dataplane/port/afxdp"
+	"github.com/tunterm/tunterm/dataplane/sched"
 	"github.com/tunterm/tunterm/dataplane/stats"
 	"github.com/tunterm/tunterm/dataplane/table"
 	"github.com/tunterm/tunterm/ebpf/steer"
@@ -179,6 +180,11 @@ func (d *Daemon) start() error {
 		}
 		wk.w = pipeline.NewWorker(pipeline.Config{ID: i, Tables: &d.store, FDB: d.fdb, Pool: wk.pool,
 			Down: wk.down, Up: wk.up, Mesh: mesh, TxVia: 0})
+	}
+	// One P per worker plus one for everything else, so the control plane
+	// never preempts a worker to run.
+	if from, to := sched.ReserveProcs(n); to != from {
+		d.log.Info("GOMAXPROCS raised: one P per worker plus one for the control plane", "from", from, "to", to)
 	}
 	for _, wk := range d.workers {
 		d.wg.Add(1)
@@ -333,14 +339,8 @@ func (d *Daemon) openAFPacket(n int) error { return openAFPacket(d, n) }
 // from spinning to short sleeps.
 func (d *Daemon) runWorker(wk *worker) {
 	defer d.wg.Done()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if wk.cpu >= 0 {
-		var set unix.CPUSet
-		set.Set(wk.cpu)
-		if err := unix.SchedSetaffinity(0, &set); err != nil {
-			d.log.Warn("cannot pin worker", "worker", wk.id, "cpu", wk.cpu, "err", err)
-		}
+	if err := sched.Pin(wk.cpu); err != nil {
+		d.log.Warn("cannot pin worker", "worker", wk.id, "cpu", wk.cpu, "err", err)
 	}
 	idle := 0
 	for !d.stop.Load() {
@@ -357,7 +357,7 @@ func (d *Daemon) runWorker(wk *worker) {
 			}
 		}
 		if idle > 1024 && !wk.spin {
-			time.Sleep(50 * time.Microsecond)
+			sched.Nap(50 * time.Microsecond) // keeps the P: see package sched
 		}
 	}
 	for wk.w.Poll() > 0 { // drain handoffs

@@ -330,6 +330,11 @@ func TestDaemonLive(t *testing.T) {
 	if !l.xdpAttached() {
 		t.Fatalf("no XDP program attached after start:\n%s", sh(t, "ip", "-n", l.dut, "-d", "link", "show"))
 	}
+	// Two workers on a machine with fewer than three CPUs: tunterm
+	// raises GOMAXPROCS so the control plane has a P of its own.
+	if n := runtime.NumCPU(); n < 3 && !strings.Contains(l.logText(), fmt.Sprintf("GOMAXPROCS raised: one P per worker plus one for the control plane\" from=%d to=3", n)) {
+		t.Errorf("no GOMAXPROCS line (from=%d to=3) in the log:\n%s", n, l.logText())
+	}
 	// AP -> corporate: the demo's downstream capture (frames 2-4 are good,
 	// 5 replays 4, 6 has a wrong cookie, 7 a flipped ICV).
 	got := capture(t, l.c, "corp0", 2*time.Second, func() {

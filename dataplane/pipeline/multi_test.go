@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/tunterm/tunterm/control/config"
 	"github.com/tunterm/tunterm/control/programmer"
 	"github.com/tunterm/tunterm/dataplane/bridge"
@@ -19,6 +17,7 @@ import (
 	"github.com/tunterm/tunterm/dataplane/pipeline"
 	"github.com/tunterm/tunterm/dataplane/port"
 	"github.com/tunterm/tunterm/dataplane/port/mem"
+	"github.com/tunterm/tunterm/dataplane/sched"
 	"github.com/tunterm/tunterm/dataplane/stats"
 	"github.com/tunterm/tunterm/dataplane/table"
 )
@@ -360,14 +359,12 @@ func BenchmarkWorkers(b *testing.B) {
 					defer wg.Done()
 					// Like the daemon's workers: one thread each, pinned
 					// to its own CPU when there are enough.
-					runtime.LockOSThread()
-					defer runtime.UnlockOSThread()
+					cpu := -1
 					if runtime.NumCPU() >= n {
-						var set unix.CPUSet
-						set.Set(runtime.NumCPU() - n + w)
-						if err := unix.SchedSetaffinity(0, &set); err != nil {
-							b.Logf("worker %d not pinned: %v", w, err)
-						}
+						cpu = runtime.NumCPU() - n + w
+					}
+					if err := sched.Pin(cpu); err != nil {
+						b.Logf("worker %d not pinned: %v", w, err)
 					}
 					var rx port.Batch
 					fs := frames[w]
