@@ -152,7 +152,7 @@ func Start(o Options) (f *Forwarder, err error) {
 		for i, dst := range []**afxdp.Port{&wk.down, &wk.up} {
 			p, err := afxdp.Open(ifs[i].index, f.umem, afxdp.Options{Queue: w, NeedWakeup: o.NeedWakeup,
 				BusyPoll: o.BusyPoll, RxSize: o.Ring, TxSize: o.Ring, FillSize: o.Ring, CompSize: o.Ring,
-				FillFrames: o.Ring, Pool: wk.pool, Name: fmt.Sprintf("%s/%d", ifs[i].name, w)})
+				FillFrames: o.Ring, KickAt: 32, Pool: wk.pool, Name: fmt.Sprintf("%s/%d", ifs[i].name, w)})
 			if err != nil {
 				return nil, fmt.Errorf("AF_XDP socket on %s queue %d: %w", ifs[i].name, w, err)
 			}
@@ -205,7 +205,7 @@ func (f *Forwarder) runWorker(wk *worker) {
 			continue
 		}
 		idle++
-		if idle == 64 {
+		if idle == 1 { // send what Transmit left on the tx rings (KickAt)
 			wk.down.Flush()
 			wk.up.Flush()
 		}

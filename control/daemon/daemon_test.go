@@ -404,6 +404,11 @@ func TestDaemonLive(t *testing.T) {
 	if l.xdpAttached() {
 		t.Errorf("XDP program left attached after exit:\n%s", sh(t, "ip", "-n", l.dut, "-d", "link", "show"))
 	}
+	// The kernel's drops, split by cause, close the log (nothing was
+	// overloaded here).
+	if !strings.Contains(l.logText(), "nic_rx_dropped=0 nic_rx_ring_full=0 nic_rx_no_buffer=0") {
+		t.Errorf("final counters lack the kernel's drops by cause:\n%s", l.logText())
+	}
 }
 
 // TestDaemonFallback: an upstream NIC without native XDP and xdp_mode

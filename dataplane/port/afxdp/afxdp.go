@@ -114,6 +114,13 @@ type Options struct {
 	// (fill ring plus frames received and not yet taken); 0 means FillSize.
 	// Lower it when several ports share a small UMEM.
 	FillFrames int
+	// KickAt lets Transmit leave frames on the tx ring without a sendto()
+	// until this many wait there; Flush (or a later Transmit reaching the
+	// mark) sends them. In copy mode every sendto() costs a system call
+	// and a pass through the driver, so a worker that gets a few frames per
+	// poll sends them in one call instead of many. 0 or 1: every Transmit
+	// kicks. The caller must Flush when it goes idle.
+	KickAt int
 	// Name is the name used in logs and counters; default the interface
 	// name.
 	Name string
@@ -151,6 +158,7 @@ type Port struct {
 	fillFrames uint32 // most chunks posted for reception
 	rxPosted   uint32 // chunks on the fill ring or the rx ring
 	txBacklog  bool   // the last kick left descriptors on the tx ring
+	kickAt     uint32 // Options.KickAt
 
 	pollFd [1]unix.PollFd
 
@@ -175,6 +183,7 @@ type counters struct {
 	txInvalid   atomic.Uint64
 	kicks       atomic.Uint64
 	kickErrors  atomic.Uint64
+	deferred    atomic.Uint64
 	wakeups     atomic.Uint64
 	_           [64]byte
 }
@@ -200,6 +209,7 @@ type Stats struct {
 	TxInvalid   uint64 // frames refused because their descriptor was out of the chunk
 	Kicks       uint64 // sendto() calls
 	KickErrors  uint64 // sendto() calls that failed other than EAGAIN/EBUSY/ENOBUFS
+	Deferred    uint64 // Transmits that left their frames for a later kick (Options.KickAt)
 	Wakeups     uint64 // recvfrom() calls (busy poll or need-wakeup)
 }
 
@@ -254,7 +264,7 @@ func Open(ifindex int, u *UMEM, o Options) (*Port, error) {
 		pool = o.Pool
 	}
 	p := &Port{u: u, pool: pool, slot: uint8(slot), fd: fd, ifindex: ifindex, queue: o.Queue,
-		busyPoll: o.BusyPoll, fillFrames: uint32(o.FillFrames)}
+		busyPoll: o.BusyPoll, fillFrames: uint32(o.FillFrames), kickAt: uint32(max(o.KickAt, 0))}
 	ok := false
 	defer func() {
 		if !ok {
@@ -663,6 +673,10 @@ func (p *Port) Transmit(b *port.Batch) int {
 	p.tx.cachedProd += n
 	p.tx.publish()
 	p.st.transmitted.Add(uint64(n))
+	if p.kickAt > 1 && !p.txBacklog && p.tx.cachedProd-p.tx.cons.Load() < p.kickAt {
+		p.st.deferred.Add(1)
+		return int(n) // sent by a later Transmit or Flush
+	}
 	p.kickTx()
 	return int(n)
 }
@@ -743,6 +757,7 @@ func (p *Port) Stats() (Stats, error) {
 		TxInvalid:   p.st.txInvalid.Load(),
 		Kicks:       p.st.kicks.Load(),
 		KickErrors:  p.st.kickErrors.Load(),
+		Deferred:    p.st.deferred.Load(),
 		Wakeups:     p.st.wakeups.Load(),
 	}
 	p.mu.Lock()

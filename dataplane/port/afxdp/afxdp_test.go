@@ -657,3 +657,68 @@ func TestAllocs(t *testing.T) {
 	}
 	t.Logf("%d frames moved in 501 rounds", moved)
 }
+
+// TestKickAt: with Options.KickAt, frames wait on the tx ring (copy mode
+// sends only on sendto) until KickAt of them are there or Flush is called,
+// and then leave in order.
+func TestKickAt(t *testing.T) {
+	l := newLab(t)
+	u := newUMEM(t, 4096)
+	p := l.mustOpen(l.d0, u, Options{Mode: Copy, KickAt: 32})
+	held := u.Pool().InUse()
+	g := l.packet(l.peer, l.g0)
+	seq := 0
+	send := func(n int) {
+		t.Helper()
+		var b port.Batch
+		for range n {
+			f, ok := u.Pool().Get()
+			if !ok {
+				t.Fatal("pool empty")
+			}
+			fr := testFrame(t, macD0, macG0, seq, 100)
+			seq++
+			f.Len = copy(f.Buf[f.Off:], fr)
+			b.Add(f)
+		}
+		if got := p.Transmit(&b); got != n {
+			t.Fatalf("Transmit(%d) = %d", n, got)
+		}
+	}
+	expect := func(what string, from, n int) {
+		t.Helper()
+		got := g.capture(n+1, 200*time.Millisecond) // n+1: see that no more come
+		if len(got) != n {
+			t.Fatalf("%s: %d frames left, want %d", what, len(got), n)
+		}
+		for i, fr := range got {
+			if s := seqOf(fr); s != from+i {
+				t.Errorf("%s: frame %d has seq %d, want %d", what, i, s, from+i)
+			}
+		}
+	}
+	kicks := func() uint64 {
+		st, err := p.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Kicks
+	}
+
+	send(5)
+	expect("5 frames below KickAt", 0, 0)
+	if k := kicks(); k != 0 {
+		t.Errorf("%d sendto calls for 5 frames below KickAt, want 0", k)
+	}
+	send(27) // 32 waiting: this Transmit kicks
+	expect("reaching KickAt", 0, 32)
+	send(3)
+	expect("3 more", 0, 0)
+	p.Flush()
+	expect("after Flush", 32, 3)
+	st, _ := p.Stats()
+	if st.Deferred != 2 || st.Transmitted != 35 {
+		t.Errorf("Deferred = %d, Transmitted = %d, want 2, 35", st.Deferred, st.Transmitted)
+	}
+	drain(t, u.Pool(), held, p)
+}
