@@ -575,6 +575,24 @@ func (n nicDrop) attrs() []any {
 	return []any{"nic_rx_dropped", n.total(), "nic_rx_ring_full", n.RingFull, "nic_rx_no_buffer", n.NoBuffer}
 }
 
+// logSockets logs each AF_XDP socket's counters, the kernel's and ours
+// (for a post-mortem of drops at the ingress).
+func (d *Daemon) logSockets() {
+	for _, wk := range d.workers {
+		for _, p := range []port.Port{wk.down, wk.up} {
+			if p, ok := p.(*afxdp.Port); ok {
+				if s, err := p.Stats(); err == nil {
+					d.log.Info("socket counters", "socket", p.Name(), "received", s.Received, "transmitted", s.Transmitted,
+						"completed", s.Completed, "kernel_rx_dropped", s.RxDropped, "kernel_rx_ring_full", s.RxRingFull,
+						"kernel_fill_ring_empty", s.RxFillRingEmpty, "kernel_tx_ring_empty", s.TxRingEmpty,
+						"pool_empty_at_refill", s.FillEmpty, "tx_ring_full", s.TxFull, "sendto", s.Kicks,
+						"sendto_errors", s.KickErrors, "tx_deferred", s.Deferred)
+				}
+			}
+		}
+	}
+}
+
 func (d *Daemon) nicDrops() nicDrop {
 	var n nicDrop
 	for _, wk := range d.workers {
@@ -641,6 +659,7 @@ func (d *Daemon) cleanup() {
 	d.stop.Store(true)
 	d.wg.Wait()
 	final, nic, ran := d.counters(), d.nicDrops(), len(d.workers) > 0
+	d.logSockets()
 	d.closeAll()
 	if d.nbDone != nil {
 		close(d.nbDone)
