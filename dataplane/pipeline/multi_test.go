@@ -334,6 +334,9 @@ func TestHandoffTxVia(t *testing.T) {
 func BenchmarkWorkers(b *testing.B) {
 	for _, n := range []int{1, 2} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			// A P per worker plus one, as the daemon has.
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+			sched.ReserveProcs(n)
 			cfg := strings.ReplaceAll(multiYAML(), "      in:  {", "      anti_replay: false\n      in:  {")
 			r := newMultiRigFrom(b, cfg, n, n)
 			r.discard()
