@@ -334,9 +334,6 @@ func (d *Daemon) openXDP(n int, addr netip.Addr) error {
 
 func (d *Daemon) openAFPacket(n int) error { return openAFPacket(d, n) }
 
-// runWorker is a worker's goroutine: locked to its thread, pinned, polling
-// until stopped. When idle it flushes pending transmissions and backs off
-// from spinning to short sleeps.
 // txKickAt is how many frames a worker lets wait on an AF_XDP tx ring
 // before it makes the kernel send them (afxdp.Options.KickAt); it sends
 // fewer at its first poll that finds nothing to do. Under light load a
@@ -346,6 +343,9 @@ func (d *Daemon) openAFPacket(n int) error { return openAFPacket(d, n) }
 // frame's processing.
 const txKickAt = 32
 
+// runWorker is a worker's goroutine: locked to its thread, pinned, polling
+// until stopped. At its first empty poll it sends what waits on its tx
+// rings; after 1024 it naps (ports.idle: sleep) without giving up its P.
 func (d *Daemon) runWorker(wk *worker) {
 	defer d.wg.Done()
 	if err := sched.Pin(wk.cpu); err != nil {

@@ -23,8 +23,8 @@ type preSA struct {
 // and the state its decryption will read (the SA's lookup slot, the SA, its
 // peer, esp.SA.Prefetch), and the lookup slot, tunnel, cookie and counters
 // of the peer's first session (table.Peer.First, the session the decrypted
-// packet most likely names), before the batch is processed. With thousands of
-// tunnels and traffic spread over them every frame's SA is cold; reading
+// packet most likely names), before the batch is processed. With thousands
+// of tunnels and traffic spread over them every frame's SA is cold; reading
 // them in stages, each stage a loop over the batch whose loads do not
 // depend on each other, lets the cache misses of different frames overlap
 // instead of coming one after another inside Open. It changes nothing;
@@ -71,7 +71,9 @@ func (w *Worker) prefetchSA(t *table.Tables, in *port.Batch) {
 			if t.SID.Get(s.LocalID) != nil {
 				h++
 			}
-			h += uint64(s.Tunnel.Proto) + s.St.RxPackets.Load()
+			if s.Tunnel != nil && s.St != nil { // never nil from the programmer; a hint must not panic
+				h += uint64(s.Tunnel.Proto) + s.St.RxPackets.Load()
+			}
 			if len(s.LocalCookie) > 0 {
 				h += uint64(s.LocalCookie[0])
 			}
