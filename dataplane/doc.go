@@ -34,15 +34,18 @@
 //	     L2TPv3 header (+UDP 1701) ─ tunnel mode inner IP ─ esp.SA.Seal ─ UDP 4500
 //	     (NAT-T) ─ outer IP ─ Ethernet to the next hop ─► TX(down)
 //
-// A batch from the APs' side runs in two passes (Worker.processDown): every
-// frame up to its inner Ethernet frame, then the FDB slots of all inner
-// source and destination MACs are read in one loop, then every frame is
-// bridged and accounted for, in order (what an authenticated frame teaches
+// A batch from the APs' side runs in two passes (Worker.processDown). Before
+// the first, the state every ESP frame's decryption will read (SA, key
+// schedule, replay word, the peer's likely session) is read for the whole
+// batch (Worker.prefetchSA). The first pass takes every frame up to its
+// inner Ethernet frame; then the FDB slots of all inner source and
+// destination MACs are read in one loop; the second pass bridges and
+// accounts for every frame, in order (what an authenticated frame teaches
 // about its peer — NAT port, next-hop MAC — is applied in that second pass,
 // frame by frame, so the output is what one pass would give). A batch from
-// the corporate side reads
-// the FDB slots of its destinations before it is processed. With thousands
-// of clients the FDB lookups are cache misses; read together they overlap.
+// the corporate side reads the FDB slots of its destinations before it is
+// processed. With thousands of tunnels and clients these are cache misses;
+// read together they overlap. None of the read-ahead decides anything.
 //
 // Every frame ends in exactly one of: a port's transmit batch, or the pool
 // with a stats.Reason counted (drops and punts alike). Worker.Process calls the

@@ -40,9 +40,10 @@ type Ports struct {
 	// 2048).
 	RingSize int `yaml:"ring_size"`
 	// Idle is what a worker does when its queues are empty: sleep (spin
-	// for 1024 empty polls, then sleep 50 µs at a time; the default) or
-	// spin (never sleep, as DPDK does: each worker's core is always 100 %
-	// busy, but a burst never waits for a sleeping worker).
+	// for 1024 empty polls, then nap 50 µs at a time in nanosleep, keeping
+	// its CPU and Go P; the default) or spin (never nap, as DPDK does: each
+	// worker's core is always 100 % busy, but a burst never waits for a
+	// napping worker).
 	Idle string `yaml:"idle"`
 }
 

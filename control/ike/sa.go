@@ -269,10 +269,6 @@ func (sa *ikeSA) recv(p packet, h wire.Header) {
 	}
 }
 
-// open authenticates and decrypts the SK payload, or collects an SKF
-// fragment (RFC 7383 §2.6) and decrypts the whole message once complete.
-// It returns the inner payloads and the hashes of the datagrams that made
-// the message; done is false while fragments are missing.
 // decrypt checks and decrypts the SK or SKF payload of raw (m parsed),
 // counting a failure.
 func (sa *ikeSA) decrypt(m *wire.Message, raw []byte) ([]byte, error) {
@@ -289,6 +285,10 @@ func (sa *ikeSA) decrypt(m *wire.Message, raw []byte) ([]byte, error) {
 	return plain, nil
 }
 
+// open authenticates and decrypts the SK payload, or collects an SKF
+// fragment (RFC 7383 §2.6) and decrypts the whole message once complete.
+// It returns the inner payloads and the hashes of the datagrams that made
+// the message; done is false while fragments are missing.
 func (sa *ikeSA) open(m *wire.Message, raw []byte, response bool) (inner []wire.Payload, hashes map[[32]byte]bool, done bool, err error) {
 	st := &sa.r.stats
 	if len(m.Payloads) == 0 {
