@@ -17,55 +17,97 @@ import (
 // of different packets not at all.
 
 // cryptoObject returns the object behind a crypto interface value (the
-// *gcm.GCM behind a cipher.AEAD, say) and its size, or (nil, 0) when the
+// *gcm.GCM behind a cipher.AEAD, say) and its type, or (nil, nil) when the
 // dynamic type is not a non-nil pointer. The object is immutable after its
 // constructor, so reading it from any goroutine is safe.
-func cryptoObject(x any) (unsafe.Pointer, uintptr) {
+func cryptoObject(x any) (unsafe.Pointer, reflect.Type) {
 	if x == nil {
-		return nil, 0
+		return nil, nil
 	}
 	v := reflect.ValueOf(x)
 	if v.Kind() != reflect.Pointer || v.IsNil() {
-		return nil, 0
+		return nil, nil
 	}
-	return v.UnsafePointer(), v.Type().Elem().Size()
+	return v.UnsafePointer(), v.Type().Elem()
 }
 
-// hotObject picks, for a new SA, the crypto object its Open and Seal read
-// for every packet.
-func (sa *SA) hotObject() (unsafe.Pointer, uintptr) {
+// decSchedule finds, in the type of an AES-based crypto object, the AES
+// decryption key schedule (crypto/internal/fips140/aes keeps it in an array
+// field named dec next to enc): its offset and end, or (0, 0). GCM and CTR
+// only ever encrypt blocks, so Prefetch skips those 240 bytes, four of the
+// twelve cache lines of a *gcm.GCM. Should a Go release rename or move the
+// field, nothing breaks: Prefetch then reads the whole object again.
+func decSchedule(t reflect.Type) (off, end uintptr) {
+	if t.Kind() != reflect.Struct {
+		return 0, 0
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Name == "dec" && f.Type.Kind() == reflect.Array {
+			return f.Offset, f.Offset + f.Type.Size()
+		}
+		if o, e := decSchedule(f.Type); e > 0 {
+			return f.Offset + o, f.Offset + e
+		}
+	}
+	return 0, 0
+}
+
+// setHot picks, for a new SA, the crypto object its Open and Seal read for
+// every packet, and the part of it they never read.
+func (sa *SA) setHot() {
+	var t reflect.Type
+	encryptOnly := false
 	switch sa.kind {
 	case kindAEAD:
-		return cryptoObject(sa.aead)
+		sa.hot, t = cryptoObject(sa.aead)
+		encryptOnly = sa.cipher != ChaCha20Poly1305
 	case kindCTR:
-		return cryptoObject(sa.ctr.gcm) // holds the same key schedule as block
+		sa.hot, t = cryptoObject(sa.ctr.gcm) // holds the same key schedule as block
+		encryptOnly = true
 	case kindCBC:
-		return cryptoObject(sa.block)
+		sa.hot, t = cryptoObject(sa.block) // CBC decrypts: both schedules
 	}
-	return nil, 0
+	if sa.hot == nil {
+		return
+	}
+	sa.hotSize = t.Size()
+	if encryptOnly {
+		sa.coldOff, sa.coldEnd = decSchedule(t)
+	}
 }
 
 // Prefetch reads, without changing anything, the memory Open(pkt) will
-// read besides pkt itself: the SA, its State, the replay window's word for
-// pkt's sequence number and the cipher's key schedule and tables. It
-// returns a value derived from what it read, which means nothing (callers
-// sum it into a sink so the loads are not optimised away). pkt starts at
-// the ESP header; a pkt too short to hold one is ignored. Call it only from
-// the SA's worker (it reads the window without synchronisation).
+// read besides pkt itself: the SA, the per-packet part of its State, the
+// replay window's word for pkt's sequence number and the cipher's key
+// schedule and tables. It returns a value derived from what it read, which
+// means nothing (callers sum it into a sink so the loads are not optimised
+// away). pkt starts at the ESP header; a pkt too short to hold one is
+// ignored. Call it only from the SA's worker (it reads the window without
+// synchronisation).
 func (sa *SA) Prefetch(pkt []byte) uint64 {
 	st := sa.St
-	h := st.Packets.Load()
+	h := touch(unsafe.Pointer(st), 0, stateHotLen)
 	if len(pkt) >= BaseHeaderLen && !st.noReplay {
 		seq := uint64(binary.BigEndian.Uint32(pkt[4:8]))
 		w := &st.win
 		h += w.ring[(seq>>blockShift)&w.mask]
 	}
-	p, n := sa.hot, sa.hotSize
-	if n == 0 {
+	if sa.hotSize == 0 {
 		return h
 	}
-	for off := uintptr(0); off < n; off += 64 {
-		h += uint64(*(*byte)(unsafe.Add(p, off)))
+	return h + touch(sa.hot, 0, sa.coldOff) + touch(sa.hot, sa.coldEnd, sa.hotSize)
+}
+
+// touch reads one byte of every cache line of [p+off, p+end) and returns
+// their sum.
+func touch(p unsafe.Pointer, off, end uintptr) uint64 {
+	if off >= end {
+		return 0
 	}
-	return h + uint64(*(*byte)(unsafe.Add(p, n-1)))
+	var h uint64
+	for o := off; o < end; o += 64 {
+		h += uint64(*(*byte)(unsafe.Add(p, o)))
+	}
+	return h + uint64(*(*byte)(unsafe.Add(p, end-1)))
 }

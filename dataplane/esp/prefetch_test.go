@@ -3,6 +3,7 @@ package esp
 import (
 	"bytes"
 	"testing"
+	"unsafe"
 )
 
 // TestPrefetchFindsTheCryptoObject: for every suite Prefetch reads the
@@ -25,7 +26,50 @@ func TestPrefetchFindsTheCryptoObject(t *testing.T) {
 			if sa.hot == nil || sa.hotSize < want {
 				t.Errorf("hot object %p of %d bytes, want at least %d bytes", sa.hot, sa.hotSize, want)
 			}
+			// GCM and CTR skip the AES-256 decryption schedule (60 words).
+			wantCold := uintptr(240)
+			switch s.c {
+			case AESCBC128, AESCBC256, ChaCha20Poly1305:
+				wantCold = 0
+			}
+			if got := sa.coldEnd - sa.coldOff; got != wantCold || sa.coldEnd > sa.hotSize {
+				t.Errorf("skipped range [%d, %d) of a %d-byte object: %d bytes, want %d", sa.coldOff, sa.coldEnd, sa.hotSize, got, wantCold)
+			}
 		})
+	}
+}
+
+// TestPrefetchSkipsOnlyUnusedBytes: the part of the crypto object Prefetch
+// skips is really never read by Seal and Open. Overwritten with garbage in
+// one pair of SAs, Seal still gives the bytes of an untouched pair, and
+// Open still recovers every payload and rejects a forgery.
+func TestPrefetchSkipsOnlyUnusedBytes(t *testing.T) {
+	for _, s := range allSuites() {
+		tx, rx := pair(t, s, true)
+		if tx.coldEnd == 0 {
+			continue
+		}
+		refTx, refRx := pair(t, s, true)
+		for _, sa := range []*SA{tx, rx} {
+			for o := sa.coldOff; o < sa.coldEnd; o++ {
+				*(*byte)(unsafe.Add(sa.hot, o)) = byte(o) ^ 0xa5
+			}
+		}
+		for i := range 40 {
+			p := pattern(i*29, byte(i))
+			got, want := sealCopy(t, tx, p, 4), sealCopy(t, refTx, p, 4)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%s packet %d: Seal with the skipped bytes overwritten gives %x, untouched %x", s, i, got, want)
+			}
+			if i == 39 {
+				got[len(got)-1] ^= 1 // a forgery
+			}
+			pa, _, ra := rx.Open(bytes.Clone(got))
+			pb, _, rb := refRx.Open(got)
+			if ra != rb || !bytes.Equal(pa, pb) || (i < 39 && !bytes.Equal(pa, p)) {
+				t.Fatalf("%s packet %d: Open with the skipped bytes overwritten (%v, %x), untouched (%v, %x)", s, i, ra, pa, rb, pb)
+			}
+		}
 	}
 }
 

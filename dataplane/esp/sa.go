@@ -98,9 +98,11 @@ type SA struct {
 
 	// hot is the crypto object Open and Seal read for every packet (key
 	// schedule, GHASH table), hotSize its size, for Prefetch; nil, 0 when
-	// unknown.
-	hot     unsafe.Pointer
-	hotSize uintptr
+	// unknown. [coldOff, coldEnd) is the part of it they never read (the
+	// AES decryption schedule of GCM and CTR), or empty.
+	hot              unsafe.Pointer
+	hotSize          uintptr
+	coldOff, coldEnd uintptr
 
 	// St is the SA's runtime state. It stays the same object for the SA's
 	// life so that table snapshots can carry it over.
@@ -111,9 +113,24 @@ type SA struct {
 // exported counters and flags are written only by that worker and are
 // readable by anyone with atomic loads.
 type State struct {
+	// What Open and Seal read or write for every packet comes first, in
+	// the first two cache lines, which Prefetch reads (stateHotLen).
+
 	// Packets and Bytes count packets accepted by Open or sent by Seal and
 	// their payload bytes.
 	Packets, Bytes atomic.Uint64
+
+	// Expired is set when a hard limit is reached.
+	Expired atomic.Bool
+	// Overflow is set when Seal has used the last sequence number
+	// (2^32-1, or 2^64-1 with ESN); Seal refuses from then on.
+	Overflow atomic.Bool
+	noReplay bool
+
+	win    window   // inbound
+	seqOut uint64   // outbound: last sequence number used (0 = none)
+	nonce  [12]byte // salt || IV
+	aad    [12]byte // SPI || seq_hi || seq_lo (ESN)
 
 	// Drops by reason.
 	MalformedErrors atomic.Uint64 // stats.Malformed
@@ -126,15 +143,6 @@ type State struct {
 	// RekeyNeeded is set once when a soft limit is reached, when the SA
 	// expires and when the outbound sequence number is exhausted.
 	RekeyNeeded atomic.Bool
-	// Expired is set when a hard limit is reached.
-	Expired atomic.Bool
-	// Overflow is set when Seal has used the last sequence number
-	// (2^32-1, or 2^64-1 with ESN); Seal refuses from then on.
-	Overflow atomic.Bool
-
-	win      window // inbound
-	noReplay bool
-	seqOut   uint64 // outbound: last sequence number used (0 = none)
 
 	// Stateful crypto objects and scratch space. They live here, on the
 	// heap, so that passing slices of them to interface methods does not
@@ -144,8 +152,6 @@ type State struct {
 	cbcDec cipher.BlockMode
 	cbcEIV ivSetter
 	cbcDIV ivSetter
-	nonce  [12]byte // salt || IV
-	aad    [12]byte // SPI || seq_hi || seq_lo (ESN)
 	seqHi  [4]byte  // appended to the HMAC input with ESN
 	sum    [64]byte // HMAC output
 	iv     [16]byte // CBC IV
@@ -155,6 +161,10 @@ type State struct {
 	// it reproduces RFC and draft vectors whose IV is not our choice.
 	ivOverride []byte
 }
+
+// stateHotLen is how much of a State Open and Seal touch for every packet
+// (everything up to and including aad).
+const stateHotLen = unsafe.Offsetof(State{}.aad) + unsafe.Sizeof(State{}.aad)
 
 type ivSetter interface{ SetIV([]byte) }
 
@@ -277,7 +287,7 @@ func NewSA(c Config) (*SA, error) {
 	}
 
 	st.mac = newMAC(c.Integ, c.IntegKey)
-	sa.hot, sa.hotSize = sa.hotObject()
+	sa.setHot()
 	return sa, nil
 }
 
