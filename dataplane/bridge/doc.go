@@ -36,10 +36,13 @@
 // entries. Two-choice hashing would allow higher load with a 32-slot limit but
 // costs a second cache line on every miss; it was not worth it.
 //
-// A slot is two atomic words, key and owner (16 bytes, four per cache line);
-// last-seen times live in a parallel []atomic.Uint32. Keeping the timestamps
-// out of the slot means the once-a-second Touch writes never invalidate the
-// cache lines that destination lookups on other cores read.
+// A slot is two atomic words, key and owner, and the entry's last-seen time,
+// padded to 32 bytes (two per cache line, never straddling one). Learning a
+// source MAC checks the key and refreshes the time: one cache miss per frame
+// with the time in the slot, two with the times in an array of their own
+// (the layout until session 5). The price is that a Touch, at most once a
+// second per entry, invalidates a line that destination lookups on other
+// cores may read: a miss per entry and second, against one saved per frame.
 //
 // The key word holds the 60-bit Key, a live bit, and a 3-bit generation that
 // is bumped each time the slot is claimed. Non-live words are empty (0, the

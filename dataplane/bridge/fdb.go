@@ -52,9 +52,15 @@ const (
 
 func isFree(st uint64) bool { return st == stEmpty || st == stTomb }
 
+// slot is one entry. Its last refresh time lives in the slot, not in an
+// array of its own, so that learning a source MAC (key check plus refresh)
+// costs one cache miss, not two; the padding keeps a slot inside one cache
+// line.
 type slot struct {
 	key   atomic.Uint64 // word as above
 	owner atomic.Uint64 // Owner; valid while key is live
+	seen  atomic.Uint32 // coarse seconds of the last refresh
+	_     [12]byte
 }
 
 type paddedMutex struct {
@@ -76,7 +82,6 @@ type paddedMutex struct {
 // and never another key's owner.
 type FDB struct {
 	slots      []slot
-	seen       []atomic.Uint32 // coarse seconds of the last refresh, by slot
 	mask       uint64
 	seed       uint64
 	stripes    []paddedMutex
@@ -113,7 +118,6 @@ func newFDB(capacity int, seed uint64) *FDB {
 	ns := min(regions, maxStripes)
 	return &FDB{
 		slots:      make([]slot, n),
-		seen:       make([]atomic.Uint32, n),
 		mask:       uint64(n - 1),
 		seed:       seed,
 		stripes:    make([]paddedMutex, ns),
@@ -182,7 +186,7 @@ func (f *FDB) Find(k Key) (slot int32, o Owner) {
 // instead of coming one after another. Lock-free; does not allocate.
 func (f *FDB) Prefetch(k Key) uint64 {
 	i := f.home(k)
-	return f.slots[i].key.Load() + uint64(f.seen[i].Load())
+	return f.slots[i].key.Load() + uint64(f.slots[i].seen.Load())
 }
 
 // Touch records that k was seen at now (coarse seconds), if slot (from Find)
@@ -203,7 +207,7 @@ func (f *FDB) Touch(slot int32, k Key, now uint32) {
 // caller's key check and the store, the new entry gets a seen time of about
 // now too, which is harmless.
 func (f *FDB) touch(i uint64, now uint32) {
-	s := &f.seen[i]
+	s := &f.slots[i].seen
 	if int32(now-s.Load()) > 0 {
 		s.Store(now)
 	}
@@ -294,7 +298,7 @@ func (f *FDB) learn(k Key, o Owner, now uint32, limit uint32, c Counts, policy b
 			return cur, LimitReached
 		}
 		s.owner.Store(uint64(o))
-		f.seen[j].Store(now)
+		f.slots[j].seen.Store(now)
 		if policy && c != nil {
 			if pc := c.MACCount(cur); pc != nil {
 				pc.Add(-1)
@@ -367,7 +371,7 @@ func (f *FDB) claimLocked(k Key, h uint64, d int, o Owner, now uint32) bool {
 			continue // another stripe changed it; look again
 		}
 		s.owner.Store(uint64(o))
-		f.seen[i].Store(now)
+		f.slots[i].seen.Store(now)
 		s.key.Store(gen | liveBit | uint64(k)&keyMask) // publish
 		f.n.Add(1)
 		return true
@@ -409,7 +413,7 @@ type entry struct {
 // removed (it is learned again by its next frame).
 func (f *FDB) Age(now, maxAge uint32, removed func(Key, Owner)) int {
 	expired := func(i int) bool {
-		a := now - f.seen[i].Load()
+		a := now - f.slots[i].seen.Load()
 		return int32(a) > 0 && a > maxAge
 	}
 	var buf [regionSize]entry
@@ -520,7 +524,7 @@ func (f *FDB) Range(fn func(k Key, o Owner, seen uint32) bool) {
 			continue
 		}
 		o := s.owner.Load()
-		seen := f.seen[i].Load()
+		seen := f.slots[i].seen.Load()
 		if s.key.Load() != w {
 			continue
 		}

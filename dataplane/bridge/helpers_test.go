@@ -103,5 +103,5 @@ func seenOf(t testing.TB, f *FDB, k Key) uint32 {
 	if slot < 0 {
 		t.Fatalf("seenOf(%v): absent", k)
 	}
-	return f.seen[slot].Load()
+	return f.slots[slot].seen.Load()
 }
