@@ -122,7 +122,7 @@ secrets {
 		t.Fatalf("corporate side got %v, want [vlan 100 seq 0]\nlog:\n%s", p, l.logText())
 	}
 	sendTrunk(t, l.c, []int{0}, 0)
-	if seqs := ap.recv(1, 2*time.Second); len(seqs) != 1 {
+	if seqs := ap.recv(1, 5*time.Second); len(seqs) != 1 {
 		t.Fatalf("AP received %v from the trunk, want [0]\nlog:\n%s", seqs, l.logText())
 	}
 

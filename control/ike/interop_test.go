@@ -316,7 +316,10 @@ func TestStrongSwanDPD(t *testing.T) {
 	g := newInteropRig(t, "  dpd: 2s\n  dpd_timeout: 4s\n")
 	g.ch.Initiate("seed", "seed-l2tp")
 	g.waitLog(t, "CHILD_SA installed")
-	time.Sleep(3 * time.Second) // a liveness check answered by charon
+	// A liveness check (dpd: 2s after the last message, on the 250 ms
+	// tick), answered by charon.
+	waitFor(t, "a liveness check sent", func() bool { return g.r.Stats().Get(ike.DPDSent) > 0 })
+	g.ch.WaitLog("generating INFORMATIONAL response", 10*time.Second)
 	if g.r.Stats().Get(ike.DPDSent) == 0 || len(g.store.Load().InSA) != 1 {
 		t.Fatalf("dpd_sent %d, SAs %d", g.r.Stats().Get(ike.DPDSent), len(g.store.Load().InSA))
 	}

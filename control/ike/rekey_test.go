@@ -134,6 +134,19 @@ func TestOurRekeysUnderTraffic(t *testing.T) {
 	if lostUp+lostDown != 0 {
 		t.Errorf("lost %d of %d frames AP->corp, %d of %d corp->AP (drops %v)", lostUp, sentUp, lostDown, sentDown, lossReasons)
 	}
+	// The responder counts a rekey, then sends the DELETE of the old SA;
+	// the AP marks a CHILD_SA deleted, or switches to the new IKE SA, when
+	// it answers that DELETE: wait for the AP's side too.
+	poll(func() bool {
+		deleted := 0
+		for _, c := range i.ChildList() {
+			if c.Deleted.Load() {
+				deleted++
+			}
+		}
+		spii, _ := i.IKESPIs()
+		return i.ChildRekeysAnswered.Load() >= 2 && i.IKERekeysAnswered.Load() >= 1 && spii != spii0 && deleted >= 2
+	})
 	t.Logf("%d frames each way, child_rekeys %d, ike_rekeys %d, AP answered %d CHILD_SA and %d IKE SA rekeys",
 		sentUp, g.r.Stats().Get(ike.ChildRekeys), g.r.Stats().Get(ike.IKERekeys), i.ChildRekeysAnswered.Load(), i.IKERekeysAnswered.Load())
 	if i.ChildRekeysAnswered.Load() < 2 || i.IKERekeysAnswered.Load() < 1 {

@@ -110,7 +110,7 @@ func (g *rig) ap(local string, mod func(*iketest.Config)) *iketest.Initiator {
 	g.t.Helper()
 	c := iketest.Config{Local: netip.MustParseAddrPort(local + ":0"), Server: g.ikeAP, ServerNATT: g.natAP,
 		IKE: "aes256ctr-sha512-prfsha512-curve25519", ESP: "aes256ctr-sha512-esn", ID: apID,
-		PSK: []byte("ap1-secret-0123456789"), Transport: true, Timeout: 3 * time.Second}
+		PSK: []byte("ap1-secret-0123456789"), Transport: true, Timeout: 5 * time.Second}
 	if mod != nil {
 		mod(&c)
 	}
@@ -254,6 +254,15 @@ func waitFor(t *testing.T, what string, f func() bool) {
 		}
 	}
 	t.Fatalf("timed out waiting for: %s", what)
+}
+
+// poll waits up to 10 s for f, without failing: for what the code under
+// test does after the event a test waited for (a count the AP's reader
+// moves after it has answered), which the caller then checks exactly.
+func poll(f func() bool) {
+	for end := time.Now().Add(10 * time.Second); !f() && time.Now().Before(end); {
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func TestInvalidKE(t *testing.T) {

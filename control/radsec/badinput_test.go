@@ -126,7 +126,7 @@ func TestMaxConnections(t *testing.T) {
 		t.Errorf("limit rejects = %d, want 1", n)
 	}
 	cs[0].Close()
-	waitFor(t, 2*time.Second, "a slot frees", func() bool { return r.p.st.connections.Load() == 2 })
+	waitFor(t, 5*time.Second, "a slot frees", func() bool { return r.p.st.connections.Load() == 2 })
 	mustAccept(t, r.dial(t), "bob", "auth0")
 }
 
@@ -243,7 +243,7 @@ func TestBadPackets(t *testing.T) {
 			if err := c.Write(tc.pkt()); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 2*time.Second, tc.why.String()+" counted", func() bool { return r.drops(tc.why) == before+1 })
+			waitFor(t, 5*time.Second, tc.why.String()+" counted", func() bool { return r.drops(tc.why) == before+1 })
 			if tc.closes {
 				select {
 				case <-c.Done():
@@ -298,8 +298,10 @@ func TestBadServerAnswers(t *testing.T) {
 			if resp, err := c.Exchange(ctx, radsectest.AccessRequest("radsec", "bob", radsectest.Password), true); err == nil {
 				t.Fatalf("got %v, want no answer", resp.Code)
 			}
-			waitFor(t, 2*time.Second, tc.why.String()+" counted", func() bool { return r.drops(tc.why) >= 1 })
-			waitFor(t, 2*time.Second, "the AP's request timed out", func() bool { return r.drops(dropAPTimeout) == 1 })
+			waitFor(t, 5*time.Second, tc.why.String()+" counted", func() bool { return r.drops(tc.why) >= 1 })
+			waitFor(t, 5*time.Second, "the AP's request timed out", func() bool { return r.drops(dropAPTimeout) == 1 })
+			// The drop is counted just before its log line is written.
+			settle(5*time.Second, func() bool { return strings.Contains(r.log.String(), "reason="+tc.why.String()) })
 			if !strings.Contains(r.log.String(), "reason="+tc.why.String()) {
 				t.Errorf("no log line with reason=%s", tc.why)
 			}
@@ -326,7 +328,7 @@ func TestLateAnswer(t *testing.T) {
 	if _, err := c.Exchange(ctx, radsectest.AccessRequest("radsec", "bob", radsectest.Password), true); err == nil {
 		t.Fatal("answered despite the timeout")
 	}
-	waitFor(t, 2*time.Second, "late answer dropped", func() bool { return r.drops(dropSrvUnknownID) >= 1 })
+	waitFor(t, 5*time.Second, "late answer dropped", func() bool { return r.drops(dropSrvUnknownID) >= 1 })
 }
 
 // 1,000 AP connections at once: each is served, another AP is served

@@ -214,6 +214,16 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// settle polls cond every 10ms for up to d without failing: for what the
+// proxy does after the event a test waited for (healthChanged counts and
+// logs a failover after the server's state flipped; a drop is counted
+// before it is logged), which the caller then checks exactly.
+func settle(d time.Duration, cond func() bool) {
+	for deadline := time.Now().Add(d); !cond() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // metrics scrapes the proxy's collector.
 func (r *rig) metrics() string {
 	var m api.Metrics

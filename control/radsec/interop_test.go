@@ -507,7 +507,23 @@ management: {listen: 127.0.0.1:9110}
 		x.waitState("auth", "primary", "up")
 		x.waitState("acct", "primary-acct", "up")
 		x.expect("auth", accept, "Access-Accept", primary)
-		r := x.report()
+		// A group counts the failback after the server's state flipped,
+		// which is what waitState and the request go by.
+		var r *Report
+		settle(5*time.Second, func() bool {
+			if r = x.report(); r == nil {
+				return false
+			}
+			for _, g := range r.Groups {
+				if g.Failovers < 2 {
+					return false
+				}
+			}
+			return true
+		})
+		if r == nil {
+			t.Fatal("no /debug/radsec report")
+		}
 		for _, g := range r.Groups {
 			if g.Failovers != 2 {
 				t.Errorf("%s failovers = %d, want 2 (failover, failback)", g.Group, g.Failovers)

@@ -133,6 +133,11 @@ func TestProxyFailover(t *testing.T) {
 	r.auth[0].Silent.Store(true) // the primary dies
 	waitFor(t, 5*time.Second, "primary marked down", func() bool { return !r.p.cur.Load().auth.servers[0].isUp() })
 	mustAccept(t, c, "bob", "auth1")
+	// The request goes by the server's state; the group counts and logs
+	// the failover after that state flipped.
+	settle(5*time.Second, func() bool {
+		return r.p.cur.Load().auth.failovers.Load() >= 1 && strings.Contains(r.log.String(), "radsec: failover")
+	})
 	if n := r.p.cur.Load().auth.failovers.Load(); n != 1 {
 		t.Errorf("failovers = %d, want 1", n)
 	}
@@ -140,6 +145,9 @@ func TestProxyFailover(t *testing.T) {
 	r.auth[0].Silent.Store(false) // it comes back
 	waitFor(t, 5*time.Second, "primary marked up", func() bool { return r.p.cur.Load().auth.servers[0].isUp() })
 	mustAccept(t, c, "bob", "auth0")
+	settle(5*time.Second, func() bool {
+		return r.p.cur.Load().auth.failovers.Load() >= 2 && strings.Contains(r.log.String(), "radsec: failback")
+	})
 	if n := r.p.cur.Load().auth.failovers.Load(); n != 2 {
 		t.Errorf("failovers = %d, want 2 (failover, failback)", n)
 	}
@@ -188,7 +196,7 @@ func TestProxyNoStatusServer(t *testing.T) {
 		t.Errorf("auth0 got %d Status-Server with status_server: false", r.auth[0].Status.Load())
 	}
 	r.auth[0].Silent.Store(false)
-	waitFor(t, 3*time.Second, "auth0 revived after dead_time", func() bool { return r.p.cur.Load().auth.servers[0].isUp() })
+	waitFor(t, 5*time.Second, "auth0 revived after dead_time", func() bool { return r.p.cur.Load().auth.servers[0].isUp() })
 	mustAccept(t, c, "bob", "auth0")
 }
 
@@ -263,7 +271,7 @@ func TestProxyDuplicateAndReuse(t *testing.T) {
 	if _, err := radsectest.CheckResponse(resp, b, []byte("radsec")); err != nil || resp[0] != codeAccessAccept {
 		t.Fatalf("answer %x: %v", resp, err)
 	}
-	waitFor(t, time.Second, "duplicate counted", func() bool { return r.drops(dropAPDuplicate) == 1 })
+	waitFor(t, 5*time.Second, "duplicate counted", func() bool { return r.drops(dropAPDuplicate) == 1 })
 	if got := r.auth[0].Requests.Load(); got != 1 {
 		t.Errorf("server got %d requests, want 1", got)
 	}
@@ -340,7 +348,7 @@ func TestCloseNoLeak(t *testing.T) {
 		r.auth[0].Delay.Store(int64(time.Second))
 		c := r.dial(t)
 		go exchange(t, c, radsectest.AccessRequest("radsec", "bob", radsectest.Password))
-		waitFor(t, time.Second, "a request in flight", func() bool { return r.p.cur.Load().auth.servers[0].inflight() > 0 })
+		waitFor(t, 5*time.Second, "a request in flight", func() bool { return r.p.cur.Load().auth.servers[0].inflight() > 0 })
 		r.p.Close()
 		if n := r.p.cur.Load().auth.servers[0].inflight(); n != 0 {
 			t.Errorf("%d requests in flight after Close", n)

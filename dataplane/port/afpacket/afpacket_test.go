@@ -708,7 +708,7 @@ func TestZeroAllocs(t *testing.T) {
 		}
 		a.Transmit(&tx)
 		got := 0
-		deadline := time.Now().Add(time.Second)
+		deadline := time.Now().Add(waitFor)
 		for got < burst && time.Now().Before(deadline) {
 			b.Poll(5 * time.Millisecond)
 			got += b.Receive(&rx)

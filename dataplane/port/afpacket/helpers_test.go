@@ -48,7 +48,7 @@ const (
 	nsDir   = "/var/run/netns"
 	vethA   = "tt-afp-a"
 	vethB   = "tt-afp-b"
-	waitFor = 3 * time.Second
+	waitFor = 5 * time.Second // bound of a positive poll: a loaded CI machine may be slow
 )
 
 // requireAFPacket skips the test, loudly, when AF_PACKET sockets cannot be
