@@ -37,7 +37,7 @@ type Options struct {
 	ExtraTries           int     // further tries when only other jobs (or unsteadiness) disturbed it
 	QuietWait            time.Duration
 	Ceiling, LossCheck   bool
-	CeilingLoss          bool // also run the paced check on xskfwd (at LossFraction of its rate)
+	CeilingLoss          bool // also run the paced check on xskfwd, at the rate of tunterm's
 	LossFraction         float64
 	Method, PacedMethod  string // ttgen send methods at full load and when paced
 	GenCPU               int
@@ -107,10 +107,13 @@ type Record struct {
 	LossOfferedPPS float64 `json:"loss_offered_pps"`
 	LossSent       uint64  `json:"loss_sent"`
 	LossReceived   uint64  `json:"loss_received"`
-	// CeilingLoss is the same check on xskfwd, paced at LossFraction of
-	// CeilingPPS (null unless asked for): the lab's own loss at that load.
-	CeilingLoss        *float64 `json:"ceiling_loss"`
-	CeilingLossRatePPS float64  `json:"ceiling_loss_rate_pps,omitempty"`
+	// CeilingLoss is the same check on xskfwd, paced at the rate of
+	// tunterm's (LossRatePPS; null unless asked for): the lab's own loss
+	// at the load tunterm's check offers. CeilingLossOfferedPPS is what
+	// the generator achieved in it.
+	CeilingLoss           *float64 `json:"ceiling_loss"`
+	CeilingLossRatePPS    float64  `json:"ceiling_loss_rate_pps,omitempty"`
+	CeilingLossOfferedPPS float64  `json:"ceiling_loss_offered_pps,omitempty"`
 	// CeilingPPS is xskfwd's rate on the same case; Ratio = PPS/CeilingPPS.
 	CeilingPPS float64 `json:"ceiling_pps"`
 	Ratio      float64 `json:"ratio"`
@@ -298,14 +301,16 @@ func (o *Options) runCase(ctx context.Context, lab *Lab, bins Bins, work string,
 		if m.PPS > 0 {
 			r.Ratio = round(r.PPS/m.PPS, 3)
 		}
-		if o.CeilingLoss && m.PPS > 0 {
-			s.Role, s.Method, s.Rate = "ceiling-loss", o.PacedMethod, math.Floor(o.LossFraction*m.PPS)
+		if o.CeilingLoss && r.PPS > 0 {
+			// At tunterm's paced rate, not xskfwd's: the lab's loss at the
+			// load tunterm's own check sees.
+			s.Role, s.Method, s.Rate = "ceiling-loss", o.PacedMethod, math.Floor(o.LossFraction*r.PPS)
 			m, _, ok, err := o.tries(ctx, lab, bins, s, &r)
 			if err != nil {
 				return r, err
 			}
 			loss := m.WindowLoss
-			r.CeilingLoss, r.CeilingLossRatePPS = &loss, s.Rate
+			r.CeilingLoss, r.CeilingLossRatePPS, r.CeilingLossOfferedPPS = &loss, s.Rate, m.GenPPS
 			r.Disturbed = r.Disturbed || !ok
 		}
 	}

@@ -159,13 +159,13 @@ func TestInnerBytes(t *testing.T) {
 // TestReport renders records as markdown and SVG; the SVG must be
 // well-formed XML with a bar per rate.
 func TestReport(t *testing.T) {
-	loss := 0.0001
+	loss, labLoss := 0.0001, 0.0003
 	recs := []Record{
 		{Case: "up-128-gcm-t500-w1", Direction: "up", InnerSize: "128", InnerBytes: 128, Cipher: "aes-gcm-256", Tunnels: 500, Workers: 1,
 			PPS: 300000, Gbps: 0.307, GbpsPerCore: 0.307, CeilingPPS: 400000, Ratio: 0.75, Tries: 1, CeilingTries: 1},
 		{Case: "down-1400-ctr-sha512-t10000-w2", Direction: "down", InnerSize: "1400", InnerBytes: 1400, Cipher: "aes-ctr-256-sha512",
 			Tunnels: 10000, Workers: 2, PPS: 100000, Gbps: 1.12, GbpsPerCore: 0.56, Loss: &loss, CeilingPPS: 250000, Ratio: 0.4,
-			DUTDrops: map[string]uint64{"down/integrity": 3}, Tries: 2, CeilingTries: 1, LossTries: 1, Disturbed: true},
+			CeilingLoss: &labLoss, CeilingLossRatePPS: 90000, DUTDrops: map[string]uint64{"down/integrity": 3}, Tries: 2, CeilingTries: 1, LossTries: 1, Disturbed: true},
 	}
 	// A second, slower run of the up case: summarised with the spread.
 	second := recs[0]
@@ -181,7 +181,7 @@ func TestReport(t *testing.T) {
 	if i, j := strings.Index(md, "| down |"), strings.Index(md, "| up |"); i < 0 || j < i {
 		t.Errorf("markdown rows not sorted down before up:\n%s", md)
 	}
-	for _, want := range []string{"| 0.01% |", "down/integrity=3", "| ⚠ 1 of 1 |", "| 0.40 |"} {
+	for _, want := range []string{"| 0.01%; xskfwd 0.03% |", "| 0.72 (0.70–0.75) | — |", "down/integrity=3", "| ⚠ 1 of 1 |", "| 0.40 |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}

@@ -71,7 +71,7 @@ func cmdRun(args []string) int {
 	fs.DurationVar(&o.QuietWait, "quiet-wait", o.QuietWait, "before a measurement, wait up to this long for other processes to go quiet")
 	noCeiling := fs.Bool("no-ceiling", false, "skip the xskfwd ceiling")
 	noLoss := fs.Bool("no-loss", false, "skip the paced no-loss rerun")
-	fs.BoolVar(&o.CeilingLoss, "ceiling-loss", false, "also run the paced check on xskfwd (the lab's own loss at that load)")
+	fs.BoolVar(&o.CeilingLoss, "ceiling-loss", false, "also run the paced check on xskfwd, at the rate of tunterm's (the lab's own loss at that load)")
 	fs.Float64Var(&o.LossFraction, "loss-rate", o.LossFraction, "paced rerun at this fraction of the measured rate")
 	fs.StringVar(&o.Method, "method", o.Method, "ttgen send method at full load: xdp | afpacket")
 	fs.StringVar(&o.PacedMethod, "paced-method", o.PacedMethod, "ttgen send method for the paced rerun: afpacket | xdp")

@@ -77,7 +77,7 @@ func summarize(recs []Record) []row {
 	for _, rs := range by {
 		sort.Slice(rs, func(i, j int) bool { return rs[i].Time < rs[j].Time })
 		w := row{Record: rs[len(rs)-1], N: len(rs), PPSMin: math.Inf(1), RatioMin: math.Inf(1), Drops: map[string]uint64{}}
-		var pps, ceil, ratio, loss, at []float64
+		var pps, ceil, ratio, loss, at, closs []float64
 		for _, r := range rs {
 			pps = append(pps, r.PPS)
 			w.PPSMin, w.PPSMax = math.Min(w.PPSMin, r.PPS), math.Max(w.PPSMax, r.PPS)
@@ -95,6 +95,9 @@ func summarize(recs []Record) []row {
 					at = append(at, r.LossOfferedPPS/r.PPS)
 				}
 			}
+			if r.CeilingLoss != nil {
+				closs = append(closs, *r.CeilingLoss)
+			}
 			w.StealMax = math.Max(w.StealMax, r.StealPct)
 			if r.Disturbed {
 				w.DisturbedN++
@@ -111,6 +114,11 @@ func summarize(recs []Record) []row {
 			l := median(loss)
 			w.Loss = &l
 			w.LossAt = median(at)
+		}
+		w.CeilingLoss = nil
+		if len(closs) > 0 {
+			l := median(closs)
+			w.CeilingLoss = &l
 		}
 		rows = append(rows, w)
 	}
@@ -168,6 +176,9 @@ func markdown(rows []row) string {
 			if w.LossAt > 0 && w.LossAt < 0.97*0.9 {
 				loss += fmt.Sprintf(" at %.0f%%", 100*w.LossAt)
 			}
+		}
+		if w.CeilingLoss != nil {
+			loss += "; xskfwd " + pct(*w.CeilingLoss)
 		}
 		dist := "no"
 		if w.DisturbedN > 0 {
