@@ -34,9 +34,10 @@ func cryptoObject(x any) (unsafe.Pointer, reflect.Type) {
 // decSchedule finds, in the type of an AES-based crypto object, the AES
 // decryption key schedule (crypto/internal/fips140/aes keeps it in an array
 // field named dec next to enc): its offset and end, or (0, 0). GCM and CTR
-// only ever encrypt blocks, so Prefetch skips those 240 bytes, four of the
-// twelve cache lines of a *gcm.GCM. Should a Go release rename or move the
-// field, nothing breaks: Prefetch then reads the whole object again.
+// only ever encrypt blocks, so Prefetch skips those 240 bytes: the two or
+// three of a *gcm.GCM's twelve cache lines that hold nothing else. Should a
+// Go release rename or move the field, nothing breaks: Prefetch then reads
+// the whole object again.
 func decSchedule(t reflect.Type) (off, end uintptr) {
 	if t.Kind() != reflect.Struct {
 		return 0, 0
