@@ -97,6 +97,12 @@ type worker struct {
 	pool *port.Pool
 	// ports this worker owns (for Flush and Close); nil when none.
 	down, up port.Port
+	// maxGap is the longest time in ns between the starts of two of the
+	// worker's polls since the last counters line took it: how long, at
+	// worst, its rings went unlooked-at (a batch's processing, a send, a
+	// nap, the thread being preempted). Written by the worker, taken
+	// (swapped with 0) by the counters line.
+	maxGap atomic.Int64
 }
 
 // Run starts the dataplane described by the configuration file and blocks
@@ -383,7 +389,13 @@ func (d *Daemon) runWorker(wk *worker) {
 	}
 	idle := 0
 	var tx drainer
+	prev := time.Now()
 	for !d.stop.Load() {
+		now := time.Now()
+		if g := int64(now.Sub(prev)); g > wk.maxGap.Load() {
+			wk.maxGap.Store(g)
+		}
+		prev = now
 		if wk.w.Poll() > 0 {
 			idle = 0
 			tx.busy()
@@ -391,7 +403,7 @@ func (d *Daemon) runWorker(wk *worker) {
 		}
 		idle++
 		nap := idle > 1024 && !wk.spin
-		if tx.idle(time.Now(), nap) {
+		if tx.idle(now, nap) {
 			wk.flush()
 		}
 		if nap {
@@ -666,6 +678,11 @@ func (d *Daemon) logStats(a, b stats.Snapshot, dt time.Duration, nic nicDrop) {
 		"tx_up_mbps", fmt.Sprintf("%.1f", float64(b.TxBytes[stats.FromDown]-a.TxBytes[stats.FromDown])*8/s/1e6),
 		"macs_learned", b.Learned, "handoffs", b.Handoffs - a.Handoffs,
 	}
+	var gap int64
+	for _, wk := range d.workers {
+		gap = max(gap, wk.maxGap.Swap(0))
+	}
+	attrs = append(attrs, "max_poll_gap_us", gap/1000)
 	attrs = append(attrs, nic.attrs()...)
 	d.log.Info("counters", append(attrs, "not_forwarded", strings.Join(drops, " "))...)
 }

@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -436,6 +438,18 @@ func TestDaemonLive(t *testing.T) {
 	// overloaded here).
 	if !strings.Contains(l.logText(), "nic_rx_dropped=0 nic_rx_ring_full=0 nic_rx_no_buffer=0") {
 		t.Errorf("final counters lack the kernel's drops by cause:\n%s", l.logText())
+	}
+	// Every counters line gives the worker's longest gap between polls;
+	// an idle worker naps in nanosleep(50 µs), which the kernel never
+	// cuts short, so some interval's gap is at least that.
+	gaps := regexp.MustCompile(`msg=counters .*max_poll_gap_us=(\d+)`).FindAllStringSubmatch(l.logText(), -1)
+	most := 0
+	for _, g := range gaps {
+		n, _ := strconv.Atoi(g[1])
+		most = max(most, n)
+	}
+	if len(gaps) == 0 || most < 50 {
+		t.Errorf("counters lines with max_poll_gap_us: %d, largest %d µs; want some, one at least 50 µs (a nap)", len(gaps), most)
 	}
 }
 
