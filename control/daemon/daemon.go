@@ -415,9 +415,12 @@ func (d *Daemon) runWorker(wk *worker) {
 	wk.flush()
 }
 
+// ports are the worker's ports (either may be nil).
+func (wk *worker) ports() [2]port.Port { return [2]port.Port{wk.down, wk.up} }
+
 // flush sends what waits on the worker's tx rings and reaps completions.
 func (wk *worker) flush() {
-	for _, p := range []port.Port{wk.down, wk.up} {
+	for _, p := range wk.ports() {
 		if f, ok := p.(interface{ Flush() }); ok {
 			f.Flush()
 		}
@@ -624,7 +627,7 @@ func (n nicDrop) attrs() []any {
 // (for a post-mortem of drops at the ingress).
 func (d *Daemon) logSockets() {
 	for _, wk := range d.workers {
-		for _, p := range []port.Port{wk.down, wk.up} {
+		for _, p := range wk.ports() {
 			if p, ok := p.(*afxdp.Port); ok {
 				if s, err := p.Stats(); err == nil {
 					d.log.Info("socket counters", "socket", p.Name(), "received", s.Received, "transmitted", s.Transmitted,
@@ -641,7 +644,7 @@ func (d *Daemon) logSockets() {
 func (d *Daemon) nicDrops() nicDrop {
 	var n nicDrop
 	for _, wk := range d.workers {
-		for _, p := range []port.Port{wk.down, wk.up} {
+		for _, p := range wk.ports() {
 			switch p := p.(type) {
 			case *afxdp.Port:
 				if s, err := p.Stats(); err == nil {
