@@ -79,6 +79,9 @@ type Daemon struct {
 	// svc is the management server (/metrics, /debug/*) and the RadSec
 	// proxy; nil until the dataplane runs.
 	svc *radsec.Service
+	// schedWarned: the counters line could not read a worker thread's
+	// scheduling counters, and said so.
+	schedWarned bool
 }
 
 type ifaceInfo struct {
@@ -103,6 +106,11 @@ type worker struct {
 	// nap, the thread being preempted). Written by the worker, taken
 	// (swapped with 0) by the counters line.
 	maxGap atomic.Int64
+	// tid is the worker's thread (0 until it runs), for the counters
+	// line's worker_wait_us and worker_preempted; lastSched is what the
+	// last counters line read (the stats loop's own).
+	tid       atomic.Int32
+	lastSched threadSched
 }
 
 // Run starts the dataplane described by the configuration file and blocks
@@ -199,6 +207,7 @@ func (d *Daemon) start() error {
 	d.log.Info("dataplane running", "driver", d.driver, "workers", n, "cpus", cpus,
 		"downstream", d.down.name, "downstream_queues", d.down.queues,
 		"upstream", d.up.name, "upstream_queues", d.up.queues)
+	d.noteIsolation(cpus)
 	return d.startIKE()
 }
 
@@ -387,6 +396,7 @@ func (d *Daemon) runWorker(wk *worker) {
 	if err := sched.Pin(wk.cpu); err != nil {
 		d.log.Warn("cannot pin worker", "worker", wk.id, "cpu", wk.cpu, "err", err)
 	}
+	wk.tid.Store(int32(unix.Gettid()))
 	idle := 0
 	var tx drainer
 	prev := time.Now()
@@ -686,8 +696,57 @@ func (d *Daemon) logStats(a, b stats.Snapshot, dt time.Duration, nic nicDrop) {
 		gap = max(gap, wk.maxGap.Swap(0))
 	}
 	attrs = append(attrs, "max_poll_gap_us", gap/1000)
+	attrs = append(attrs, d.workerWait()...)
 	attrs = append(attrs, nic.attrs()...)
 	d.log.Info("counters", append(attrs, "not_forwarded", strings.Join(drops, " "))...)
+}
+
+// workerWait is the counters line's worker_wait_us and worker_preempted:
+// how long the workers' threads were runnable but kept off their CPUs by
+// other tasks since the last line, and how often they were preempted.
+// Both are omitted when the kernel does not say (logged once).
+func (d *Daemon) workerWait() []any {
+	var wait, pre uint64
+	for _, wk := range d.workers {
+		tid := int(wk.tid.Load())
+		if tid == 0 {
+			continue
+		}
+		s, err := readThreadSched(tid)
+		if err != nil {
+			if !d.schedWarned {
+				d.schedWarned = true
+				d.log.Warn("cannot read a worker thread's scheduling counters; worker_wait_us and worker_preempted left out", "err", err)
+			}
+			return nil
+		}
+		if wk.lastSched != (threadSched{}) {
+			wait += s.waitNs - wk.lastSched.waitNs
+			pre += s.preempted - wk.lastSched.preempted
+		}
+		wk.lastSched = s
+	}
+	return []any{"worker_wait_us", wait / 1000, "worker_preempted", pre}
+}
+
+// noteIsolation logs, once at start, the worker CPUs the kernel lets other
+// tasks run on: there, any busy thread (another daemon, a kernel worker)
+// can take a worker's CPU for milliseconds, and the worker's receive rings
+// overflow meanwhile (counted as nic_rx_* drops). worker_wait_us in the
+// counters line says how much that costs.
+func (d *Daemon) noteIsolation(cpus []int) {
+	if len(cpus) == 0 {
+		return
+	}
+	shared, err := notIsolated(cpus, "/sys/devices/system/cpu/isolated")
+	if err != nil {
+		d.log.Debug("cannot tell whether the worker CPUs are isolated", "err", err)
+		return
+	}
+	if len(shared) > 0 {
+		d.log.Info("worker CPUs not isolated: other tasks may preempt a worker (see worker_wait_us; docs/deployment.md, \"Isolating the worker CPUs\")",
+			"cpus", shared)
+	}
 }
 
 // Stats returns the summed counters (for the command's exit summary).
