@@ -419,6 +419,9 @@ func measLine(m Measurement) string {
 	if m.Role == "loss" || m.Role == "ceiling-loss" {
 		s += fmt.Sprintf(", loss %.4f%% (whole run %.4f%%)", 100*m.WindowLoss, 100*m.RunLoss)
 	}
+	if m.WorkerWaitMS > 0 || m.WorkerPreempted > 0 {
+		s += fmt.Sprintf(", worker waited %.1f ms/s for its CPU (switched out %.0f/s)", m.WorkerWaitMS, m.WorkerPreempted)
+	}
 	if len(m.DUTDrops) > 0 {
 		s += ", drops: " + fmtDrops(m.DUTDrops)
 	}

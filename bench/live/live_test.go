@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"math"
 	"os"
 	"os/exec"
 	"strconv"
@@ -82,6 +83,23 @@ func TestSmoke(t *testing.T) {
 	if r.Ratio <= 0 {
 		t.Errorf("ratio = %v, want > 0", r.Ratio)
 	}
+	// tunterm's counters lines say how long its worker waited for its CPU
+	// (the record's dut_worker_wait_ms_per_s comes from them).
+	lines := 0
+	for _, ms := range r.Measurements {
+		if ms.DUT != dutTunterm {
+			continue
+		}
+		for _, l := range ms.DUTCounters {
+			lines++
+			if !strings.Contains(l, " worker_wait_us=") || !strings.Contains(l, " worker_preempted=") {
+				t.Errorf("counters line without worker_wait_us and worker_preempted: %s", l)
+			}
+		}
+	}
+	if lines == 0 {
+		t.Errorf("no tunterm counters lines in the record")
+	}
 
 	b, err := os.ReadFile(files[0])
 	if err != nil {
@@ -142,6 +160,28 @@ func TestDrops(t *testing.T) {
 	}
 	if n, ok := lastLearned(ls, t0); !ok || n != 501 {
 		t.Errorf("lastLearned = %d, %v, want 501, true", n, ok)
+	}
+}
+
+// TestWorkerWait: tunterm's counters lines as a paced run logged them
+// (the text after msg=counters, as measure keeps it).
+func TestWorkerWait(t *testing.T) {
+	lines := []string{
+		`rx_down_pps=259285 rx_up_pps=0 tx_up_pps=259285 tx_down_pps=0 tx_up_mbps=2904.0 macs_learned=5001 handoffs=0 max_poll_gap_us=1427 worker_wait_us=4347 worker_preempted=39 nic_rx_dropped=7743 nic_rx_ring_full=0 nic_rx_no_buffer=7743 not_forwarded=""`,
+		`rx_down_pps=252010 rx_up_pps=0 tx_up_pps=252010 tx_down_pps=0 tx_up_mbps=2822.5 macs_learned=5001 handoffs=0 max_poll_gap_us=1262 worker_wait_us=3786 worker_preempted=29 nic_rx_dropped=0 nic_rx_ring_full=0 nic_rx_no_buffer=0 not_forwarded=""`,
+		// an older tunterm: no such keys, not counted
+		`rx_down_pps=1 max_poll_gap_us=99 nic_rx_dropped=0 not_forwarded=""`,
+	}
+	ms, pre := workerWait(lines)
+	if math.Abs(ms-4.0665) > 1e-9 || pre != 34 {
+		t.Errorf("workerWait = %v ms/s, %v/s; want 4.0665, 34", ms, pre)
+	}
+	if ms, pre := workerWait(lines[2:]); ms != 0 || pre != 0 {
+		t.Errorf("workerWait without the keys = %v, %v; want 0, 0", ms, pre)
+	}
+	// A key that only ends another key's name is not it.
+	if v, ok := counterField(`xworker_wait_us=5 worker_wait_us=7`, "worker_wait_us"); !ok || v != 7 {
+		t.Errorf("counterField = %v, %v; want 7, true", v, ok)
 	}
 }
 

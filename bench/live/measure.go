@@ -103,6 +103,12 @@ type Measurement struct {
 	DUTDrops map[string]uint64 `json:"dut_drops,omitempty"`
 	// DUTCounters are the DUT's counters lines logged during the window.
 	DUTCounters []string `json:"dut_counters,omitempty"`
+	// WorkerWaitMS and WorkerPreempted are tunterm's worker_wait_us and
+	// worker_preempted per second over those lines: how long its workers
+	// waited for their CPUs while other tasks ran there, and how often
+	// they were switched out (0 when the lines lack them).
+	WorkerWaitMS    float64 `json:"dut_worker_wait_ms_per_s,omitempty"`
+	WorkerPreempted float64 `json:"dut_worker_preempted_per_s,omitempty"`
 	// DUTFinal is xskfwd's final JSON (socket counters) or tunterm's final
 	// counters line.
 	DUTFinal string `json:"dut_final,omitempty"`
@@ -302,6 +308,7 @@ func measure(ctx context.Context, lab *Lab, bins Bins, s mSpec, logf func(string
 		}
 	}
 	if s.DUT == dutTunterm {
+		m.WorkerWaitMS, m.WorkerPreempted = workerWait(m.DUTCounters)
 		m.DUTDrops = drops(dut.Lines(true), genStart, genStop.Add(time.Second))
 		for _, l := range dut.Lines(true) {
 			if strings.Contains(l.s, `msg="final counters"`) {
@@ -315,6 +322,36 @@ func measure(ctx context.Context, lab *Lab, bins Bins, s mSpec, logf func(string
 	}
 	m.XDPLeft = lab.waitNoXDP(2 * time.Second)
 	return m, nil
+}
+
+// workerWait averages worker_wait_us (as ms) and worker_preempted over
+// tunterm's counters lines, logged once a second (--stats 1s).
+func workerWait(lines []string) (ms, preempted float64) {
+	var n int
+	for _, l := range lines {
+		w, ok1 := counterField(l, "worker_wait_us")
+		p, ok2 := counterField(l, "worker_preempted")
+		if ok1 && ok2 {
+			ms += w / 1000
+			preempted += p
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, 0
+	}
+	return ms / float64(n), preempted / float64(n)
+}
+
+// counterField returns the number after " key=" in a counters line.
+func counterField(line, key string) (float64, bool) {
+	i := strings.Index(" "+line, " "+key+"=")
+	if i < 0 {
+		return 0, false
+	}
+	v, _, _ := strings.Cut(line[i+len(key)+1:], " ")
+	f, err := strconv.ParseFloat(v, 64)
+	return f, err == nil
 }
 
 // learn teaches tunterm where every client is (one down frame each, from
