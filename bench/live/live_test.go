@@ -180,8 +180,8 @@ func TestWorkerWait(t *testing.T) {
 		t.Errorf("workerWait without the keys = %v, %v; want 0, 0", ms, pre)
 	}
 	// A key that only ends another key's name is not it.
-	if v, ok := counterField(`xworker_wait_us=5 worker_wait_us=7`, "worker_wait_us"); !ok || v != 7 {
-		t.Errorf("counterField = %v, %v; want 7, true", v, ok)
+	if ms, pre := workerWait([]string{`xworker_wait_us=5000 worker_preempted=1 worker_wait_us=7000 worker_preempted=2`}); ms != 7 || pre != 2 {
+		t.Errorf("workerWait = %v ms/s, %v/s; want 7, 2", ms, pre)
 	}
 }
 

@@ -329,9 +329,9 @@ func measure(ctx context.Context, lab *Lab, bins Bins, s mSpec, logf func(string
 func workerWait(lines []string) (ms, preempted float64) {
 	var n int
 	for _, l := range lines {
-		w, ok1 := counterField(l, "worker_wait_us")
-		p, ok2 := counterField(l, "worker_preempted")
-		if ok1 && ok2 {
+		if m := reWait.FindStringSubmatch(l); m != nil {
+			w, _ := strconv.ParseFloat(m[1], 64)
+			p, _ := strconv.ParseFloat(m[2], 64)
 			ms += w / 1000
 			preempted += p
 			n++
@@ -341,17 +341,6 @@ func workerWait(lines []string) (ms, preempted float64) {
 		return 0, 0
 	}
 	return ms / float64(n), preempted / float64(n)
-}
-
-// counterField returns the number after " key=" in a counters line.
-func counterField(line, key string) (float64, bool) {
-	i := strings.Index(" "+line, " "+key+"=")
-	if i < 0 {
-		return 0, false
-	}
-	v, _, _ := strings.Cut(line[i+len(key)+1:], " ")
-	f, err := strconv.ParseFloat(v, 64)
-	return f, err == nil
 }
 
 // learn teaches tunterm where every client is (one down frame each, from
@@ -418,6 +407,7 @@ func lastJSON(p *proc, v any) error {
 var (
 	reLearned = regexp.MustCompile(`\bmacs_learned=(\d+)`)
 	reDrops   = regexp.MustCompile(`\bnot_forwarded="([^"]*)"`)
+	reWait    = regexp.MustCompile(`\bworker_wait_us=(\d+) worker_preempted=(\d+)`)
 )
 
 // lastLearned returns macs_learned of the first counters line read after t.

@@ -48,6 +48,10 @@ func readThreadSched(tid int) (threadSched, error) {
 	return s, nil
 }
 
+// maxCPU bounds the CPU numbers parseCPUList accepts (Linux's NR_CPUS is
+// at most 8192), so that a corrupt list cannot make it allocate without end.
+const maxCPU = 1<<16 - 1
+
 // parseCPUList parses the kernel's CPU list format ("0-3,8,10-11"; empty:
 // none), as in /sys/devices/system/cpu/isolated.
 func parseCPUList(s string) (map[int]bool, error) {
@@ -67,6 +71,9 @@ func parseCPUList(s string) (map[int]bool, error) {
 			if b, err = strconv.Atoi(hi); err != nil || b < a {
 				return nil, fmt.Errorf("CPU list %q: bad range %q", s, part)
 			}
+		}
+		if b > maxCPU {
+			return nil, fmt.Errorf("CPU list %q: CPU %d above %d", s, b, maxCPU)
 		}
 		for c := a; c <= b; c++ {
 			cpus[c] = true

@@ -31,7 +31,7 @@ func TestParseCPUList(t *testing.T) {
 			}
 		}
 	}
-	for _, bad := range []string{"a", "1-", "3-1", "-1", "1,,2", "1-x"} {
+	for _, bad := range []string{"a", "1-", "3-1", "-1", "1,,2", "1-x", "0-4000000000", "65536"} {
 		if _, err := parseCPUList(bad); err == nil {
 			t.Errorf("%q: accepted", bad)
 		}
@@ -51,6 +51,3 @@ func TestNotIsolated(t *testing.T) {
 		t.Errorf("a missing file gave no error")
 	}
 }
-
-// ParseCPUList is for the daemon_test package.
-var ParseCPUList = parseCPUList
