@@ -1,0 +1,531 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// AES-GCM with VAES and VPCLMULQDQ on 256-bit registers (AVX2 width, no
+// AVX-512): two blocks per instruction. Two passes over the data instead of
+// one stitched loop: CTR (ctrXOR) and GHASH (ghash) each keep enough
+// independent work in flight on their own, and a packet fits in L1.
+//
+// GHASH works, like Go's crypto/internal/fips140/aes/gcm, on byte-reversed
+// blocks with the hash key pre-multiplied by x (H·x mod P), so that a
+// carry-less product needs no shift before the two-step reduction by
+// P = x^128 + x^127 + x^126 + x^121 + 1 (the constant gcmPoly).
+
+// bswap reverses the 16 bytes of each 128-bit lane (VPSHUFB mask).
+DATA bswap<>+0x00(SB)/8, $0x08090a0b0c0d0e0f
+DATA bswap<>+0x08(SB)/8, $0x0001020304050607
+DATA bswap<>+0x10(SB)/8, $0x08090a0b0c0d0e0f
+DATA bswap<>+0x18(SB)/8, $0x0001020304050607
+GLOBL bswap<>(SB), RODATA|NOPTR, $32
+
+DATA gcmPoly<>+0x00(SB)/8, $0x0000000000000001
+DATA gcmPoly<>+0x08(SB)/8, $0xc200000000000000
+GLOBL gcmPoly<>(SB), RODATA|NOPTR, $16
+
+// Counter increments for byte-reversed counter blocks, whose 32-bit block
+// counter is then the low dword of each lane: lane1 adds 0 to the low lane
+// and 1 to the high one, one adds 1 to both, two adds 2 to both.
+DATA lane1<>+0x00(SB)/8, $0
+DATA lane1<>+0x08(SB)/8, $0
+DATA lane1<>+0x10(SB)/8, $1
+DATA lane1<>+0x18(SB)/8, $0
+GLOBL lane1<>(SB), RODATA|NOPTR, $32
+
+DATA one<>+0x00(SB)/8, $1
+DATA one<>+0x08(SB)/8, $0
+DATA one<>+0x10(SB)/8, $1
+DATA one<>+0x18(SB)/8, $0
+GLOBL one<>(SB), RODATA|NOPTR, $32
+
+DATA two<>+0x00(SB)/8, $2
+DATA two<>+0x08(SB)/8, $0
+DATA two<>+0x10(SB)/8, $2
+DATA two<>+0x18(SB)/8, $0
+GLOBL two<>(SB), RODATA|NOPTR, $32
+
+// func cpuid(eax, ecx uint32) (a, b, c, d uint32)
+TEXT ·cpuid(SB), NOSPLIT, $0-24
+	MOVL eax+0(FP), AX
+	MOVL ecx+4(FP), CX
+	CPUID
+	MOVL AX, a+8(FP)
+	MOVL BX, b+12(FP)
+	MOVL CX, c+16(FP)
+	MOVL DX, d+20(FP)
+	RET
+
+// func subWord(w uint32) uint32
+//
+// The AES S-box applied to each byte of w (FIPS 197 SubWord), in constant
+// time: with all four columns of the state equal, ShiftRows changes nothing,
+// so AESENCLAST with a zero round key is SubBytes alone.
+TEXT ·subWord(SB), NOSPLIT, $0-12
+	MOVL       w+0(FP), AX
+	MOVL       AX, X0
+	PSHUFD     $0x00, X0, X0
+	PXOR       X1, X1
+	AESENCLAST X1, X0
+	MOVL       X0, AX
+	MOVL       AX, ret+8(FP)
+	RET
+
+// ROUND8 applies one AES round with the round key at off(AX) to Y0..Y7.
+#define ROUND8(off) \
+	VBROADCASTI128 off(AX), Y15; \
+	VAESENC        Y15, Y0, Y0;  \
+	VAESENC        Y15, Y1, Y1;  \
+	VAESENC        Y15, Y2, Y2;  \
+	VAESENC        Y15, Y3, Y3;  \
+	VAESENC        Y15, Y4, Y4;  \
+	VAESENC        Y15, Y5, Y5;  \
+	VAESENC        Y15, Y6, Y6;  \
+	VAESENC        Y15, Y7, Y7
+
+// AES8 encrypts Y0..Y7 (counter blocks, already in AES byte order) with
+// the round keys at AX (nr in BX, the last key at R8).
+#define AES8WHITEN \
+	VBROADCASTI128 (AX), Y15; \
+	VPXOR          Y15, Y0, Y0; \
+	VPXOR          Y15, Y1, Y1; \
+	VPXOR          Y15, Y2, Y2; \
+	VPXOR          Y15, Y3, Y3; \
+	VPXOR          Y15, Y4, Y4; \
+	VPXOR          Y15, Y5, Y5; \
+	VPXOR          Y15, Y6, Y6; \
+	VPXOR          Y15, Y7, Y7
+
+#define AES8LAST \
+	VBROADCASTI128 (R8), Y15;     \
+	VAESENCLAST    Y15, Y0, Y0;   \
+	VAESENCLAST    Y15, Y1, Y1;   \
+	VAESENCLAST    Y15, Y2, Y2;   \
+	VAESENCLAST    Y15, Y3, Y3;   \
+	VAESENCLAST    Y15, Y4, Y4;   \
+	VAESENCLAST    Y15, Y5, Y5;   \
+	VAESENCLAST    Y15, Y6, Y6;   \
+	VAESENCLAST    Y15, Y7, Y7
+
+#define BSWAP8 \
+	VPSHUFB Y14, Y0, Y0; \
+	VPSHUFB Y14, Y1, Y1; \
+	VPSHUFB Y14, Y2, Y2; \
+	VPSHUFB Y14, Y3, Y3; \
+	VPSHUFB Y14, Y4, Y4; \
+	VPSHUFB Y14, Y5, Y5; \
+	VPSHUFB Y14, Y6, Y6; \
+	VPSHUFB Y14, Y7, Y7
+
+// func ctrXOR(rk *[15][16]byte, nr int, j0 *[16]byte, dst, src *byte, n int, extra *[32]byte)
+//
+// For GCM's pre-counter block J0 (only its last 32 bits, big-endian, count:
+// inc32), XORs the n 16-byte blocks of src with the keystream of J0+1 ..
+// J0+n into dst (dst may be src), and writes AES_K(J0), the tag mask, and
+// AES_K(J0+n+1), the keystream of a partial last block, to extra. nr is
+// the number of rounds: 10, 12 or 14.
+//
+// Sixteen blocks at a time, eight registers of two, so that the
+// instructions of one round do not wait for each other. The last 0..15
+// blocks and the two extra ones go through the same sixteen-block code,
+// whose latency is that of one block; the keystream of the last blocks is
+// kept in the frame and wiped.
+TEXT ·ctrXOR(SB), NOSPLIT, $224-56
+	MOVQ rk+0(FP), AX
+	MOVQ nr+8(FP), BX
+	MOVQ j0+16(FP), CX
+	MOVQ dst+24(FP), DI
+	MOVQ src+32(FP), SI
+	MOVQ n+40(FP), DX
+	MOVQ extra+48(FP), R10
+
+	MOVQ BX, R8
+	SHLQ $4, R8
+	ADDQ AX, R8 // R8: the last round key
+
+	VMOVDQU        bswap<>(SB), Y14
+	VBROADCASTI128 (CX), Y12
+	VPSHUFB        Y14, Y12, Y12         // Y12: [J0 | J0], byte-reversed
+	VPADDD         one<>(SB), Y12, Y13
+	VPADDD         lane1<>(SB), Y13, Y13 // Y13: [c | c+1], c = J0+1
+
+ctrLoop:
+	CMPQ DX, $16
+	JB   ctrTail
+
+	VMOVDQU Y13, Y0
+	VPADDD  two<>(SB), Y0, Y1
+	VPADDD  two<>(SB), Y1, Y2
+	VPADDD  two<>(SB), Y2, Y3
+	VPADDD  two<>(SB), Y3, Y4
+	VPADDD  two<>(SB), Y4, Y5
+	VPADDD  two<>(SB), Y5, Y6
+	VPADDD  two<>(SB), Y6, Y7
+	VPADDD  two<>(SB), Y7, Y13
+	MOVQ    $1, R11
+	JMP     ctrAES
+
+ctrTail:
+	// Fifteen blocks and the two extra ones do not fit in sixteen: two of
+	// them go first, on their own.
+	CMPQ DX, $15
+	JB   ctrTail14
+
+	VPSHUFB        Y14, Y13, Y0
+	VPADDD         two<>(SB), Y13, Y13
+	MOVQ           AX, R9
+	VBROADCASTI128 (R9), Y15
+	VPXOR          Y15, Y0, Y0
+
+ctr2round:
+	ADDQ           $16, R9
+	CMPQ           R9, R8
+	JAE            ctr2last
+	VBROADCASTI128 (R9), Y15
+	VAESENC        Y15, Y0, Y0
+	JMP            ctr2round
+
+ctr2last:
+	VBROADCASTI128 (R8), Y15
+	VAESENCLAST    Y15, Y0, Y0
+	VPXOR          (SI), Y0, Y0
+	VMOVDQU        Y0, (DI)
+	ADDQ           $32, SI
+	ADDQ           $32, DI
+	SUBQ           $2, DX
+
+ctrTail14:
+	// Y0: [J0 | c+DX], Y1..Y7: c .. c+13.
+	VMOVQ       DX, X9
+	VPADDD      X9, X13, X9
+	VINSERTI128 $1, X9, Y12, Y0
+	VMOVDQU     Y13, Y1
+	VPADDD      two<>(SB), Y1, Y2
+	VPADDD      two<>(SB), Y2, Y3
+	VPADDD      two<>(SB), Y3, Y4
+	VPADDD      two<>(SB), Y4, Y5
+	VPADDD      two<>(SB), Y5, Y6
+	VPADDD      two<>(SB), Y6, Y7
+	XORQ        R11, R11
+
+ctrAES:
+	BSWAP8
+	AES8WHITEN
+	ROUND8(16)
+	ROUND8(32)
+	ROUND8(48)
+	ROUND8(64)
+	ROUND8(80)
+	ROUND8(96)
+	ROUND8(112)
+	ROUND8(128)
+	ROUND8(144)
+	CMPQ BX, $12
+	JB   ctrLast
+	ROUND8(160)
+	ROUND8(176)
+	JE   ctrLast
+	ROUND8(192)
+	ROUND8(208)
+
+ctrLast:
+	AES8LAST
+	TESTQ R11, R11
+	JZ    ctrTailXOR
+
+	VPXOR   (SI), Y0, Y0
+	VPXOR   32(SI), Y1, Y1
+	VPXOR   64(SI), Y2, Y2
+	VPXOR   96(SI), Y3, Y3
+	VPXOR   128(SI), Y4, Y4
+	VPXOR   160(SI), Y5, Y5
+	VPXOR   192(SI), Y6, Y6
+	VPXOR   224(SI), Y7, Y7
+	VMOVDQU Y0, (DI)
+	VMOVDQU Y1, 32(DI)
+	VMOVDQU Y2, 64(DI)
+	VMOVDQU Y3, 96(DI)
+	VMOVDQU Y4, 128(DI)
+	VMOVDQU Y5, 160(DI)
+	VMOVDQU Y6, 192(DI)
+	VMOVDQU Y7, 224(DI)
+	ADDQ    $256, SI
+	ADDQ    $256, DI
+	SUBQ    $16, DX
+	JMP     ctrLoop
+
+ctrTailXOR:
+	VMOVDQU Y0, (R10)
+	VMOVDQU Y1, ks-224(SP)
+	VMOVDQU Y2, ks-192(SP)
+	VMOVDQU Y3, ks-160(SP)
+	VMOVDQU Y4, ks-128(SP)
+	VMOVDQU Y5, ks-96(SP)
+	VMOVDQU Y6, ks-64(SP)
+	VMOVDQU Y7, ks-32(SP)
+	LEAQ    ks-224(SP), R9
+
+ctrTail2:
+	CMPQ    DX, $2
+	JB      ctrTail1
+	VMOVDQU (R9), Y0
+	VPXOR   (SI), Y0, Y0
+	VMOVDQU Y0, (DI)
+	ADDQ    $32, R9
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $2, DX
+	JMP     ctrTail2
+
+ctrTail1:
+	TESTQ   DX, DX
+	JZ      ctrWipe
+	VMOVDQU (R9), X0
+	VPXOR   (SI), X0, X0
+	VMOVDQU X0, (DI)
+
+ctrWipe:
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, ks-224(SP)
+	VMOVDQU Y0, ks-192(SP)
+	VMOVDQU Y0, ks-160(SP)
+	VMOVDQU Y0, ks-128(SP)
+	VMOVDQU Y0, ks-96(SP)
+	VMOVDQU Y0, ks-64(SP)
+	VMOVDQU Y0, ks-32(SP)
+	VZEROUPPER
+	RET
+
+// REDUCE folds the 256-bit product hi:lo (X5:X4, with the middle terms
+// already added) into X11, using X13 = gcmPoly and X7 as scratch.
+#define REDUCE \
+	VPCLMULQDQ $0x01, X4, X13, X7; \
+	VPSHUFD    $0x4e, X4, X4;      \
+	VPXOR      X7, X4, X4;         \
+	VPCLMULQDQ $0x01, X4, X13, X7; \
+	VPSHUFD    $0x4e, X4, X4;      \
+	VPXOR      X7, X4, X4;         \
+	VPXOR      X5, X4, X11
+
+// MIDDLE adds the middle product X6 into lo X4 and hi X5 (X7 scratch).
+#define MIDDLE \
+	VPSLLDQ $8, X6, X7; \
+	VPSRLDQ $8, X6, X6; \
+	VPXOR   X7, X4, X4; \
+	VPXOR   X6, X5, X5
+
+// GHPAIR multiplies the two blocks at soff(SI) by the key powers at
+// hoff(AX) with Karatsuba (their lo^hi halves at hoff(R9)) and adds the
+// products into lo Y4, hi Y5 and the unfinished middle Y6 (Y0, Y7..Y9
+// scratch). The middle is finished once, after the last pair, by adding lo
+// and hi. FIRSTPAIR does the same with acc (X11) added to the first block.
+#define GHPAIR(soff, hoff) \
+	VMOVDQU    soff(SI), Y0;        \
+	VPSHUFB    Y12, Y0, Y0;         \
+	VPCLMULQDQ $0x00, hoff(AX), Y0, Y7; \
+	VPCLMULQDQ $0x11, hoff(AX), Y0, Y8; \
+	VPSHUFD    $0x4e, Y0, Y9;       \
+	VPXOR      Y0, Y9, Y9;          \
+	VPCLMULQDQ $0x00, hoff(R9), Y9, Y9; \
+	VPXOR      Y7, Y4, Y4;          \
+	VPXOR      Y8, Y5, Y5;          \
+	VPXOR      Y9, Y6, Y6
+
+#define FIRSTPAIR(hoff) \
+	VMOVDQU    (SI), Y0;            \
+	VPSHUFB    Y12, Y0, Y0;         \
+	VPXOR      Y11, Y0, Y0;         \
+	VPCLMULQDQ $0x00, hoff(AX), Y0, Y7; \
+	VPCLMULQDQ $0x11, hoff(AX), Y0, Y8; \
+	VPSHUFD    $0x4e, Y0, Y9;       \
+	VPXOR      Y0, Y9, Y9;          \
+	VPCLMULQDQ $0x00, hoff(R9), Y9, Y9; \
+	VPXOR      Y7, Y4, Y4;          \
+	VPXOR      Y8, Y5, Y5;          \
+	VPXOR      Y9, Y6, Y6
+
+// FOLD adds the two lanes of Y4, Y5, Y6, finishes the Karatsuba middle
+// and reduces into X11.
+#define FOLD \
+	VEXTRACTI128 $1, Y4, X7; \
+	VPXOR        X7, X4, X4; \
+	VEXTRACTI128 $1, Y5, X7; \
+	VPXOR        X7, X5, X5; \
+	VEXTRACTI128 $1, Y6, X7; \
+	VPXOR        X7, X6, X6; \
+	VPXOR        X4, X6, X6; \
+	VPXOR        X5, X6, X6; \
+	MIDDLE;                  \
+	REDUCE
+
+// func ghash(htab *table, acc *[16]byte, first *[16]byte, src *byte, n int, last *byte, m int)
+//
+// Folds into the GHASH value *acc (in the byte order of the standard) the
+// block *first unless first is nil, then the n 16-byte blocks of src, then
+// the m (0..16) blocks of last. htab holds H^16 .. H^1, each byte-reversed
+// and multiplied by x, then for each pair of them (H^16 and H^15 first)
+// the two halves of each XORed (Karatsuba), a pair per 32 bytes.
+//
+// Sixteen blocks at a time: (acc+X1)·H^16 + X2·H^15 + ... + X16·H, one
+// reduction, with acc's pair last so that the next sixteen blocks wait for
+// as little as possible; then eight; fewer as (acc+X1)·H^k + ... + Xk·H.
+TEXT ·ghash(SB), NOSPLIT, $0-56
+	MOVQ htab+0(FP), AX
+	MOVQ acc+8(FP), CX
+	MOVQ first+16(FP), R10
+	MOVQ src+24(FP), SI
+	MOVQ n+32(FP), DX
+	LEAQ 256(AX), R9 // the Karatsuba halves
+
+	VMOVDQU bswap<>(SB), Y12
+	VMOVDQU gcmPoly<>(SB), X13
+	VMOVDQU (CX), X11
+	VPSHUFB X12, X11, X11 // the upper lane is zero
+
+	TESTQ R10, R10
+	JZ    gh16
+	VMOVDQU    (R10), X0
+	VPSHUFB    X12, X0, X0
+	VPXOR      X11, X0, X0
+	VPCLMULQDQ $0x00, 240(AX), X0, X4
+	VPCLMULQDQ $0x11, 240(AX), X0, X5
+	VPCLMULQDQ $0x01, 240(AX), X0, X6
+	VPCLMULQDQ $0x10, 240(AX), X0, X7
+	VPXOR      X7, X6, X6
+	MIDDLE
+	REDUCE
+
+gh16:
+	CMPQ DX, $16
+	JB   gh8
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	GHPAIR(32, 32)
+	GHPAIR(64, 64)
+	GHPAIR(96, 96)
+	GHPAIR(128, 128)
+	GHPAIR(160, 160)
+	GHPAIR(192, 192)
+	GHPAIR(224, 224)
+	FIRSTPAIR(0)
+	FOLD
+	ADDQ $256, SI
+	SUBQ $16, DX
+	JMP  gh16
+
+gh8:
+	CMPQ DX, $8
+	JB   ghSrcRest
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	GHPAIR(32, 160)
+	GHPAIR(64, 192)
+	GHPAIR(96, 224)
+	FIRSTPAIR(128)
+	FOLD
+	ADDQ $128, SI
+	SUBQ $8, DX
+
+ghSrcRest:
+	MOVQ $1, R11
+	JMP  ghSum
+
+ghLast:
+	MOVQ last+40(FP), SI
+	MOVQ m+48(FP), DX
+	XORQ R11, R11
+
+ghSum:
+	// (acc+X1)·H^k + X2·H^(k-1) + ... + Xk·H for the k = DX <= 16 blocks
+	// at SI: H^k is at htab+16*(16-k). Then on to ghLast if R11 is 1.
+	TESTQ DX, DX
+	JZ    ghSumDone
+	MOVQ  $16, R8
+	SUBQ  DX, R8
+	SHLQ  $4, R8
+	ADDQ  AX, R8
+
+	VMOVDQU    (SI), X0
+	VPSHUFB    X12, X0, X0
+	VPXOR      X11, X0, X0
+	VPCLMULQDQ $0x00, (R8), X0, X4
+	VPCLMULQDQ $0x11, (R8), X0, X5
+	VPCLMULQDQ $0x01, (R8), X0, X6
+	VPCLMULQDQ $0x10, (R8), X0, X7
+	VPXOR      X7, X6, X6
+
+ghSumLoop:
+	ADDQ       $16, SI
+	ADDQ       $16, R8
+	DECQ       DX
+	JZ         ghSumReduce
+	VMOVDQU    (SI), X0
+	VPSHUFB    X12, X0, X0
+	VPCLMULQDQ $0x00, (R8), X0, X7
+	VPXOR      X7, X4, X4
+	VPCLMULQDQ $0x11, (R8), X0, X7
+	VPXOR      X7, X5, X5
+	VPCLMULQDQ $0x01, (R8), X0, X7
+	VPXOR      X7, X6, X6
+	VPCLMULQDQ $0x10, (R8), X0, X7
+	VPXOR      X7, X6, X6
+	JMP        ghSumLoop
+
+ghSumReduce:
+	MIDDLE
+	REDUCE
+
+ghSumDone:
+	TESTQ R11, R11
+	JNZ   ghLast
+
+	VPSHUFB X12, X11, X11
+	VMOVDQU X11, (CX)
+	VZEROUPPER
+	RET
+
+// func ghashInit(h *[16]byte, htab *table)
+//
+// Fills htab.pow with H^16 .. H^1 (byte-reversed, times x) from h =
+// AES_K(0^128); New adds the Karatsuba halves.
+TEXT ·ghashInit(SB), NOSPLIT, $0-16
+	MOVQ h+0(FP), CX
+	MOVQ htab+8(FP), AX
+
+	VMOVDQU bswap<>(SB), X12
+	VMOVDQU gcmPoly<>(SB), X13
+	VMOVDQU (CX), X0
+	VPSHUFB X12, X0, X0
+
+	// H·x: shift the 128-bit value left by one, and reduce by P when the
+	// bit shifted out was set.
+	VPSHUFD $0xff, X0, X1
+	VPSRAD  $31, X1, X1
+	VPAND   X13, X1, X1
+	VPSRLD  $31, X0, X2
+	VPSLLDQ $4, X2, X2
+	VPSLLD  $1, X0, X0
+	VPXOR   X1, X0, X0
+	VPXOR   X2, X0, X0
+
+	VMOVDQU X0, 240(AX)
+	VMOVDQU X0, X3
+	LEAQ    224(AX), DI
+	MOVQ    $15, DX
+
+initLoop:
+	// X3 = X3·H: both carry the factor x once, the product once.
+	VPCLMULQDQ $0x00, X0, X3, X4
+	VPCLMULQDQ $0x11, X0, X3, X5
+	VPCLMULQDQ $0x01, X0, X3, X6
+	VPCLMULQDQ $0x10, X0, X3, X7
+	VPXOR      X7, X6, X6
+	MIDDLE
+	REDUCE
+	VMOVDQU    X11, X3
+	VMOVDQU    X3, (DI)
+	SUBQ       $16, DI
+	DECQ       DX
+	JNZ        initLoop
+	RET
