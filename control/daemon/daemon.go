@@ -34,6 +34,7 @@ import (
 	"github.com/tunterm/tunterm/control/programmer"
 	"github.com/tunterm/tunterm/control/radsec"
 	"github.com/tunterm/tunterm/dataplane/bridge"
+	"github.com/tunterm/tunterm/dataplane/esp"
 	"github.com/tunterm/tunterm/dataplane/pipeline"
 	"github.com/tunterm/tunterm/dataplane/port"
 	"github.com/tunterm/tunterm/dataplane/port/afpacket"
@@ -207,6 +208,8 @@ func (d *Daemon) start() error {
 	d.log.Info("dataplane running", "driver", d.driver, "workers", n, "cpus", cpus,
 		"downstream", d.down.name, "downstream_queues", d.down.queues,
 		"upstream", d.up.name, "upstream_queues", d.up.queues)
+	impl, why := esp.GCMImplementation()
+	d.log.Info("ESP AES-GCM implementation", "impl", impl, "why", why)
 	d.noteIsolation(cpus)
 	return d.startIKE()
 }

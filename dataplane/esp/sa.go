@@ -255,9 +255,10 @@ func NewSA(c Config) (*SA, error) {
 	case AESGCM128, AESGCM256:
 		sa.kind = kindAEAD
 		// RFC 4106 §6: 16-byte ICV; 12-byte nonce = salt || IV.
-		if sa.aead, err = cipher.NewGCM(sa.block); err != nil {
+		if sa.aead, err = newGCM(key, sa.block); err != nil {
 			return nil, fmt.Errorf("esp: %s: %w", c.Cipher, err)
 		}
+		sa.block = nil // the AEAD has its own key schedule; only CTR and CBC use block
 	case AESCTR128, AESCTR256:
 		sa.kind = kindCTR
 		if sa.ctr, err = newAESCTR(sa.block); err != nil {

@@ -303,7 +303,8 @@ func TestRFC7634ESP(t *testing.T) {
 }
 
 // TestMcGrewGCM opens the draft-mcgrew-gcm-test-01 §4 AES-GCM ESP packets
-// (32-bit and 64-bit sequence numbers) and reproduces them with Seal.
+// (32-bit and 64-bit sequence numbers) and reproduces them with Seal, with
+// each AES-GCM implementation this machine has.
 func TestMcGrewGCM(t *testing.T) {
 	var v struct {
 		Source string
@@ -317,60 +318,63 @@ func TestMcGrewGCM(t *testing.T) {
 	if len(v.Cases) != 14 {
 		t.Fatalf("%d cases, want 14", len(v.Cases))
 	}
-	for _, tc := range v.Cases {
-		t.Run(tc.Name, func(t *testing.T) {
-			key, nonce, pt := unhex(t, tc.Key), unhex(t, tc.Nonce), unhex(t, tc.Plaintext)
-			seqb, pkt := unhex(t, tc.Seq), unhex(t, tc.Packet)
+	for _, impl := range gcmImpls() {
+		for _, tc := range v.Cases {
+			t.Run(impl+"/"+tc.Name, func(t *testing.T) {
+				useGCM(t, impl)
+				key, nonce, pt := unhex(t, tc.Key), unhex(t, tc.Nonce), unhex(t, tc.Plaintext)
+				seqb, pkt := unhex(t, tc.Seq), unhex(t, tc.Packet)
 
-			// The vector itself, with plain crypto/cipher.
-			block, err := aes.NewCipher(key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			g, _ := cipher.NewGCM(block)
-			if got, err := g.Open(nil, nonce, unhex(t, tc.CtextTag), unhex(t, tc.AAD)); err != nil || !bytes.Equal(got, pt) {
-				t.Fatalf("crypto/cipher GCM Open = %x, %v: vector inconsistent", got, err)
-			}
-			var c Cipher
-			switch len(key) {
-			case 16:
-				c = AESGCM128
-			case 32:
-				c = AESGCM256
-			default:
-				t.Skipf("%d-byte AES key: no aes-gcm-%d Cipher", len(key), len(key)*8)
-			}
-			var seq uint64
-			esn := len(seqb) == 8
-			if esn {
-				seq = binary.BigEndian.Uint64(seqb)
-			} else {
-				seq = uint64(binary.BigEndian.Uint32(seqb))
-			}
-			cfg := Config{
-				SPI:          binary.BigEndian.Uint32(unhex(t, tc.SPI)),
-				Cipher:       c,
-				EncKey:       append(key, nonce[:4]...),
-				ESN:          esn,
-				allowZeroSPI: true, // case #4
-			}
-			payload, wantNext := splitTrailer(t, pt)
+				// The vector itself, with plain crypto/cipher.
+				block, err := aes.NewCipher(key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				g, _ := cipher.NewGCM(block)
+				if got, err := g.Open(nil, nonce, unhex(t, tc.CtextTag), unhex(t, tc.AAD)); err != nil || !bytes.Equal(got, pt) {
+					t.Fatalf("crypto/cipher GCM Open = %x, %v: vector inconsistent", got, err)
+				}
+				var c Cipher
+				switch len(key) {
+				case 16:
+					c = AESGCM128
+				case 32:
+					c = AESGCM256
+				default:
+					t.Skipf("%d-byte AES key: no aes-gcm-%d Cipher", len(key), len(key)*8)
+				}
+				var seq uint64
+				esn := len(seqb) == 8
+				if esn {
+					seq = binary.BigEndian.Uint64(seqb)
+				} else {
+					seq = uint64(binary.BigEndian.Uint32(seqb))
+				}
+				cfg := Config{
+					SPI:          binary.BigEndian.Uint32(unhex(t, tc.SPI)),
+					Cipher:       c,
+					EncKey:       append(key, nonce[:4]...),
+					ESN:          esn,
+					allowZeroSPI: true, // case #4
+				}
+				payload, wantNext := splitTrailer(t, pt)
 
-			sa := mustSA(t, cfg)
-			if seq > 1 {
-				sa.setReplayTop(seq - 1) // the receiver has seen the packet before
-			}
-			got, next, r := sa.Open(bytes.Clone(pkt))
-			if r != stats.OK || !bytes.Equal(got, payload) || next != wantNext {
-				t.Errorf("Open(%x) = %x, %d, %v, want %x, %d, ok", pkt, got, next, r, payload, wantNext)
-			}
+				sa := mustSA(t, cfg)
+				if seq > 1 {
+					sa.setReplayTop(seq - 1) // the receiver has seen the packet before
+				}
+				got, next, r := sa.Open(bytes.Clone(pkt))
+				if r != stats.OK || !bytes.Equal(got, payload) || next != wantNext {
+					t.Errorf("Open(%x) = %x, %d, %v, want %x, %d, ok", pkt, got, next, r, payload, wantNext)
+				}
 
-			sa = mustSA(t, cfg)
-			sa.setNextSeq(seq)
-			sa.setIV(nonce[4:])
-			if got := sealCopy(t, sa, payload, wantNext); !bytes.Equal(got, pkt) {
-				t.Errorf("Seal(%x) = %x, want %x", payload, got, pkt)
-			}
-		})
+				sa = mustSA(t, cfg)
+				sa.setNextSeq(seq)
+				sa.setIV(nonce[4:])
+				if got := sealCopy(t, sa, payload, wantNext); !bytes.Equal(got, pkt) {
+					t.Errorf("Seal(%x) = %x, want %x", payload, got, pkt)
+				}
+			})
+		}
 	}
 }
