@@ -119,7 +119,7 @@ bench-radsec:
 bench-dataplane:
 	@mkdir -p $(BIN)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 20000x -count 3 \
-	  ./dataplane/pipeline/ ./dataplane/esp/ ./dataplane/hdr/ ./dataplane/bridge/ ./dataplane/ring/ ./dataplane/table/ \
+	  ./dataplane/pipeline/ ./dataplane/esp/ ./dataplane/esp/internal/vaesgcm/ ./dataplane/hdr/ ./dataplane/bridge/ ./dataplane/ring/ ./dataplane/table/ \
 	  | tee $(BIN)/bench-dataplane.txt | $(GO) run ./bench/benchfmt | tee $(BIN)/bench-dataplane.md
 
 # Regenerate the committed bpf2go output (ebpf/steer/*_bpfel.{go,o}) from
