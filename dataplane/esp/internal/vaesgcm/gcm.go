@@ -22,6 +22,9 @@ const (
 	NonceSize = 12
 	// TagSize is the length of the tag Seal appends.
 	TagSize = 16
+	// maxText is the longest plaintext GCM takes: 2^32 - 2 blocks (SP
+	// 800-38D §5.2.1.1), so that the 32-bit counter never wraps onto J0.
+	maxText = (1<<32 - 2) * 16
 )
 
 var (
@@ -117,6 +120,9 @@ func (g *GCM) Seal(dst, nonce, plaintext, aad []byte) []byte {
 	if len(nonce) != NonceSize {
 		panic("vaesgcm: incorrect nonce length given to GCM")
 	}
+	if uint64(len(plaintext)) > maxText {
+		panic("vaesgcm: message too large for GCM")
+	}
 	ret, out := sliceForAppend(dst, len(plaintext)+TagSize)
 	if inexactOverlap(out, plaintext) {
 		panic("vaesgcm: invalid buffer overlap of output and input")
@@ -143,6 +149,9 @@ func (g *GCM) Open(dst, nonce, ciphertext, aad []byte) ([]byte, error) {
 		panic("vaesgcm: incorrect nonce length given to GCM")
 	}
 	if len(ciphertext) < TagSize {
+		return nil, errOpen
+	}
+	if uint64(len(ciphertext)) > maxText+TagSize {
 		return nil, errOpen
 	}
 	tag := ciphertext[len(ciphertext)-TagSize:]
