@@ -117,6 +117,14 @@ type Record struct {
 	// CeilingPPS is xskfwd's rate on the same case; Ratio = PPS/CeilingPPS.
 	CeilingPPS float64 `json:"ceiling_pps"`
 	Ratio      float64 `json:"ratio"`
+	// UserNs and SysNs are tunterm's CPU time per frame at the maximum
+	// rate, in user mode and in the kernel; CeilingUserNs and CeilingSysNs
+	// xskfwd's (Measurement.UserNsPerFrame). With the worker's CPU the
+	// bottleneck, Ratio ≈ (CeilingUserNs+CeilingSysNs) / (UserNs+SysNs).
+	UserNs        float64 `json:"dut_user_ns_per_frame,omitempty"`
+	SysNs         float64 `json:"dut_sys_ns_per_frame,omitempty"`
+	CeilingUserNs float64 `json:"ceiling_user_ns_per_frame,omitempty"`
+	CeilingSysNs  float64 `json:"ceiling_sys_ns_per_frame,omitempty"`
 	// StealPct and ForeignPct are of tunterm's accepted max-rate measurement.
 	StealPct   float64 `json:"steal_pct"`
 	ForeignPct float64 `json:"foreign_pct"`
@@ -283,6 +291,7 @@ func (o *Options) runCase(ctx context.Context, lab *Lab, bins Bins, work string,
 	r.PPS, r.Tries, r.StealPct, r.ForeignPct, r.OfferedPPS = m.PPS, tries, m.CPU.StealPct, m.CPU.ForeignPct, m.GenPPS
 	r.Disturbed = !ok
 	r.DUTRxPPS = m.NICRxPPS
+	r.UserNs, r.SysNs = m.UserNsPerFrame, m.SysNsPerFrame
 	if m.DUTDrops != nil {
 		r.DUTDrops = m.DUTDrops
 	}
@@ -297,6 +306,7 @@ func (o *Options) runCase(ctx context.Context, lab *Lab, bins Bins, work string,
 			return r, err
 		}
 		r.CeilingPPS, r.CeilingTries = m.PPS, tries
+		r.CeilingUserNs, r.CeilingSysNs = m.UserNsPerFrame, m.SysNsPerFrame
 		r.Disturbed = r.Disturbed || !ok
 		if m.PPS > 0 {
 			r.Ratio = round(r.PPS/m.PPS, 3)
@@ -418,6 +428,9 @@ func measLine(m Measurement) string {
 	s += fmt.Sprintf(", at DUT %.3f Mpps, NIC drops %d", m.NICRxPPS/1e6, m.NICRxDropped)
 	if m.Role == "loss" || m.Role == "ceiling-loss" {
 		s += fmt.Sprintf(", loss %.4f%% (whole run %.4f%%)", 100*m.WindowLoss, 100*m.RunLoss)
+	}
+	if m.UserNsPerFrame > 0 || m.SysNsPerFrame > 0 {
+		s += fmt.Sprintf(", CPU per frame: user %.0f ns + sys %.0f ns", m.UserNsPerFrame, m.SysNsPerFrame)
 	}
 	if m.WorkerWaitMS > 0 || m.WorkerPreempted > 0 {
 		s += fmt.Sprintf(", worker waited %.1f ms/s for its CPU (switched out %.0f/s)", m.WorkerWaitMS, m.WorkerPreempted)

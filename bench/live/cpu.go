@@ -23,6 +23,9 @@ type procTicks struct {
 	ppid  int
 	kthr  bool
 	ticks uint64
+	// user and sys are utime and stime alone (all threads, no children):
+	// the DUT's own CPU cost per frame.
+	user, sys uint64
 }
 
 // pfKthread is PF_KTHREAD in /proc/<pid>/stat's flags.
@@ -75,9 +78,26 @@ func readCPU() cpuSnap {
 			v, _ := strconv.ParseInt(f[i], 10, 64)
 			ticks += uint64(max(v, 0))
 		}
-		s.procs[pid] = procTicks{comm: st[lp+1 : rp], ppid: ppid, kthr: flags&pfKthread != 0, ticks: ticks}
+		user, _ := strconv.ParseUint(f[11], 10, 64)
+		sys, _ := strconv.ParseUint(f[12], 10, 64)
+		s.procs[pid] = procTicks{comm: st[lp+1 : rp], ppid: ppid, kthr: flags&pfKthread != 0, ticks: ticks, user: user, sys: sys}
 	}
 	return s
+}
+
+// nsPerTick converts /proc's clock ticks: USER_HZ is 100 on every Linux
+// architecture's user ABI, whatever the kernel's HZ.
+const nsPerTick = 1e7
+
+// perFrame is a process's user and system CPU time in a..b, in ns per frame
+// of n frames; ok is false when either reading lacks the process.
+func perFrame(a, b cpuSnap, pid int, n uint64) (user, sys float64, ok bool) {
+	pa, okA := a.procs[pid]
+	pb, okB := b.procs[pid]
+	if !okA || !okB || n == 0 || pb.user < pa.user || pb.sys < pa.sys {
+		return 0, 0, false
+	}
+	return round(float64(pb.user-pa.user)*nsPerTick/float64(n), 0), round(float64(pb.sys-pa.sys)*nsPerTick/float64(n), 0), true
 }
 
 // CPUUse is the CPU accounting of a window.

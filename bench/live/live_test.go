@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,6 +83,20 @@ func TestSmoke(t *testing.T) {
 	}
 	if r.Ratio <= 0 {
 		t.Errorf("ratio = %v, want > 0", r.Ratio)
+	}
+	// CPU per frame: the DUT's user and system time over the frames the
+	// sink counted. At the maximum rate the worker is busy, so the
+	// process used between a third of a CPU and all CPUs (2 here, plus
+	// the tick's granularity): a unit slip by a factor of ten fails.
+	for _, c := range []struct {
+		name      string
+		user, sys float64
+		pps       float64
+	}{{"tunterm", r.UserNs, r.SysNs, r.PPS}, {"xskfwd", r.CeilingUserNs, r.CeilingSysNs, r.CeilingPPS}} {
+		cpus := (c.user + c.sys) * c.pps / 1e9
+		if c.sys <= 0 || cpus < 0.3 || cpus > float64(runtime.NumCPU())+0.5 {
+			t.Errorf("%s: user %v + sys %v ns per frame at %v pps = %.2f CPUs busy", c.name, c.user, c.sys, c.pps, cpus)
+		}
 	}
 	// tunterm's counters lines say how long its worker waited for its CPU
 	// (the record's dut_worker_wait_ms_per_s comes from them).
@@ -245,5 +260,26 @@ func TestReport(t *testing.T) {
 	// background + 2 legend swatches + 2 bars per case
 	if want := 3 + 2*len(rows); rects != want {
 		t.Errorf("SVG has %d rects, want %d", rects, want)
+	}
+}
+
+// TestPerFrame: CPU time per frame from two readings of a process's ticks
+// (10 ms each), and no figure when the process is missing from a reading
+// or no frame passed.
+func TestPerFrame(t *testing.T) {
+	a := cpuSnap{procs: map[int]procTicks{7: {user: 100, sys: 50}}}
+	b := cpuSnap{procs: map[int]procTicks{7: {user: 350, sys: 450}}}
+	// 2.5 s user and 4 s sys over 2,000,000 frames: 1250 and 2000 ns.
+	if u, s, ok := perFrame(a, b, 7, 2_000_000); !ok || u != 1250 || s != 2000 {
+		t.Errorf("perFrame = %v, %v, %v, want 1250, 2000, true", u, s, ok)
+	}
+	if _, _, ok := perFrame(a, b, 8, 2_000_000); ok {
+		t.Error("perFrame of a process missing from the readings reported a figure")
+	}
+	if _, _, ok := perFrame(a, b, 7, 0); ok {
+		t.Error("perFrame over no frames reported a figure")
+	}
+	if _, _, ok := perFrame(b, a, 7, 10); ok {
+		t.Error("perFrame with ticks going backwards (a new process with the same PID) reported a figure")
 	}
 }

@@ -109,6 +109,14 @@ type Measurement struct {
 	// they were switched out (0 when the lines lack them).
 	WorkerWaitMS    float64 `json:"dut_worker_wait_ms_per_s,omitempty"`
 	WorkerPreempted float64 `json:"dut_worker_preempted_per_s,omitempty"`
+	// UserNsPerFrame and SysNsPerFrame are the DUT process's CPU time in
+	// the window (all threads: tunterm's worker and control plane, or
+	// xskfwd) per frame the sink counted, in user mode and in the kernel
+	// (its system calls, and the softirq work the kernel runs in its
+	// context: AF_XDP copy-mode transmit, the veth, the sink's receive).
+	// USER_HZ ticks, so ±1 % over a 5 s window at these rates.
+	UserNsPerFrame float64 `json:"dut_user_ns_per_frame,omitempty"`
+	SysNsPerFrame  float64 `json:"dut_sys_ns_per_frame,omitempty"`
 	// DUTFinal is xskfwd's final JSON (socket counters) or tunterm's final
 	// counters line.
 	DUTFinal string `json:"dut_final,omitempty"`
@@ -300,6 +308,7 @@ func measure(ctx context.Context, lab *Lab, bins Bins, s mSpec, logf func(string
 		}
 	}
 	m.CPU = cpuDelta(a.cpu, b.cpu, os.Getpid())
+	m.UserNsPerFrame, m.SysNsPerFrame, _ = perFrame(a.cpu, b.cpu, dut.cmd.Process.Pid, b.received-a.received)
 
 	dut.stop(syscall.SIGTERM, 15*time.Second)
 	for _, l := range dut.Lines(true) {
