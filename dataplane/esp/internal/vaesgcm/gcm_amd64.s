@@ -70,51 +70,43 @@ TEXT ·subWord(SB), NOSPLIT, $0-12
 	MOVL       AX, ret+8(FP)
 	RET
 
-// ROUND8 applies one AES round with the round key at off(AX) to Y0..Y7.
-#define ROUND8(off) \
-	VBROADCASTI128 off(AX), Y15; \
-	VAESENC        Y15, Y0, Y0;  \
-	VAESENC        Y15, Y1, Y1;  \
-	VAESENC        Y15, Y2, Y2;  \
-	VAESENC        Y15, Y3, Y3;  \
-	VAESENC        Y15, Y4, Y4;  \
-	VAESENC        Y15, Y5, Y5;  \
-	VAESENC        Y15, Y6, Y6;  \
-	VAESENC        Y15, Y7, Y7
+// OP8 applies the instruction op with first operand k to each of Y0..Y7.
+#define OP8(op, k) \
+	op k, Y0, Y0; \
+	op k, Y1, Y1; \
+	op k, Y2, Y2; \
+	op k, Y3, Y3; \
+	op k, Y4, Y4; \
+	op k, Y5, Y5; \
+	op k, Y6, Y6; \
+	op k, Y7, Y7
 
-// AES8 encrypts Y0..Y7 (counter blocks, already in AES byte order) with
-// the round keys at AX (nr in BX, the last key at R8).
+// Encrypting Y0..Y7 (two counter blocks each, byte-reversed): BSWAP8 puts
+// them in AES byte order, AES8WHITEN adds the first round key (at AX),
+// ROUND8 does the round whose key is at off(AX), AES8LAST the last round
+// (key at R8).
+#define BSWAP8 OP8(VPSHUFB, Y14)
+
 #define AES8WHITEN \
 	VBROADCASTI128 (AX), Y15; \
-	VPXOR          Y15, Y0, Y0; \
-	VPXOR          Y15, Y1, Y1; \
-	VPXOR          Y15, Y2, Y2; \
-	VPXOR          Y15, Y3, Y3; \
-	VPXOR          Y15, Y4, Y4; \
-	VPXOR          Y15, Y5, Y5; \
-	VPXOR          Y15, Y6, Y6; \
-	VPXOR          Y15, Y7, Y7
+	OP8(VPXOR, Y15)
+
+#define ROUND8(off) \
+	VBROADCASTI128 off(AX), Y15; \
+	OP8(VAESENC, Y15)
 
 #define AES8LAST \
-	VBROADCASTI128 (R8), Y15;     \
-	VAESENCLAST    Y15, Y0, Y0;   \
-	VAESENCLAST    Y15, Y1, Y1;   \
-	VAESENCLAST    Y15, Y2, Y2;   \
-	VAESENCLAST    Y15, Y3, Y3;   \
-	VAESENCLAST    Y15, Y4, Y4;   \
-	VAESENCLAST    Y15, Y5, Y5;   \
-	VAESENCLAST    Y15, Y6, Y6;   \
-	VAESENCLAST    Y15, Y7, Y7
+	VBROADCASTI128 (R8), Y15; \
+	OP8(VAESENCLAST, Y15)
 
-#define BSWAP8 \
-	VPSHUFB Y14, Y0, Y0; \
-	VPSHUFB Y14, Y1, Y1; \
-	VPSHUFB Y14, Y2, Y2; \
-	VPSHUFB Y14, Y3, Y3; \
-	VPSHUFB Y14, Y4, Y4; \
-	VPSHUFB Y14, Y5, Y5; \
-	VPSHUFB Y14, Y6, Y6; \
-	VPSHUFB Y14, Y7, Y7
+// COUNT2TO7 sets Y2..Y7 to the counter pairs that follow Y1's.
+#define COUNT2TO7 \
+	VPADDD two<>(SB), Y1, Y2; \
+	VPADDD two<>(SB), Y2, Y3; \
+	VPADDD two<>(SB), Y3, Y4; \
+	VPADDD two<>(SB), Y4, Y5; \
+	VPADDD two<>(SB), Y5, Y6; \
+	VPADDD two<>(SB), Y6, Y7
 
 // func ctrXOR(rk *[15][16]byte, nr int, j0 *[16]byte, dst, src *byte, n int, extra *[32]byte)
 //
@@ -154,12 +146,7 @@ ctrLoop:
 
 	VMOVDQU Y13, Y0
 	VPADDD  two<>(SB), Y0, Y1
-	VPADDD  two<>(SB), Y1, Y2
-	VPADDD  two<>(SB), Y2, Y3
-	VPADDD  two<>(SB), Y3, Y4
-	VPADDD  two<>(SB), Y4, Y5
-	VPADDD  two<>(SB), Y5, Y6
-	VPADDD  two<>(SB), Y6, Y7
+	COUNT2TO7
 	VPADDD  two<>(SB), Y7, Y13
 	MOVQ    $1, R11
 	JMP     ctrAES
@@ -199,12 +186,7 @@ ctrTail14:
 	VPADDD      X9, X13, X9
 	VINSERTI128 $1, X9, Y12, Y0
 	VMOVDQU     Y13, Y1
-	VPADDD      two<>(SB), Y1, Y2
-	VPADDD      two<>(SB), Y2, Y3
-	VPADDD      two<>(SB), Y3, Y4
-	VPADDD      two<>(SB), Y4, Y5
-	VPADDD      two<>(SB), Y5, Y6
-	VPADDD      two<>(SB), Y6, Y7
+	COUNT2TO7
 	XORQ        R11, R11
 
 ctrAES:
@@ -313,14 +295,11 @@ ctrWipe:
 	VPXOR   X7, X4, X4; \
 	VPXOR   X6, X5, X5
 
-// GHPAIR multiplies the two blocks at soff(SI) by the key powers at
-// hoff(AX) with Karatsuba (their lo^hi halves at hoff(R9)) and adds the
-// products into lo Y4, hi Y5 and the unfinished middle Y6 (Y0, Y7..Y9
-// scratch). The middle is finished once, after the last pair, by adding lo
-// and hi. FIRSTPAIR does the same with acc (X11) added to the first block.
-#define GHPAIR(soff, hoff) \
-	VMOVDQU    soff(SI), Y0;        \
-	VPSHUFB    Y12, Y0, Y0;         \
+// MULPAIR multiplies the two blocks in Y0 by the key powers at hoff(AX)
+// with Karatsuba (their lo^hi halves at hoff(R9)) and adds the products
+// into lo Y4, hi Y5 and the unfinished middle Y6 (Y7..Y9 scratch). The
+// middle is finished once, after the last pair, by adding lo and hi.
+#define MULPAIR(hoff) \
 	VPCLMULQDQ $0x00, hoff(AX), Y0, Y7; \
 	VPCLMULQDQ $0x11, hoff(AX), Y0, Y8; \
 	VPSHUFD    $0x4e, Y0, Y9;       \
@@ -330,18 +309,27 @@ ctrWipe:
 	VPXOR      Y8, Y5, Y5;          \
 	VPXOR      Y9, Y6, Y6
 
+// GHPAIR multiplies the two blocks at soff(SI) (MULPAIR); FIRSTPAIR the
+// first two of the stride, with acc (X11) added to the first.
+#define GHPAIR(soff, hoff) \
+	VMOVDQU soff(SI), Y0; \
+	VPSHUFB Y12, Y0, Y0;  \
+	MULPAIR(hoff)
+
 #define FIRSTPAIR(hoff) \
-	VMOVDQU    (SI), Y0;            \
-	VPSHUFB    Y12, Y0, Y0;         \
-	VPXOR      Y11, Y0, Y0;         \
-	VPCLMULQDQ $0x00, hoff(AX), Y0, Y7; \
-	VPCLMULQDQ $0x11, hoff(AX), Y0, Y8; \
-	VPSHUFD    $0x4e, Y0, Y9;       \
-	VPXOR      Y0, Y9, Y9;          \
-	VPCLMULQDQ $0x00, hoff(R9), Y9, Y9; \
-	VPXOR      Y7, Y4, Y4;          \
-	VPXOR      Y8, Y5, Y5;          \
-	VPXOR      Y9, Y6, Y6
+	VMOVDQU (SI), Y0;    \
+	VPSHUFB Y12, Y0, Y0; \
+	VPXOR   Y11, Y0, Y0; \
+	MULPAIR(hoff)
+
+// MUL1 sets lo X4, hi X5 and middle X6 to the product of the block in X0
+// and the key power h (a register or memory; X7 scratch).
+#define MUL1(h) \
+	VPCLMULQDQ $0x00, h, X0, X4; \
+	VPCLMULQDQ $0x11, h, X0, X5; \
+	VPCLMULQDQ $0x01, h, X0, X6; \
+	VPCLMULQDQ $0x10, h, X0, X7; \
+	VPXOR      X7, X6, X6
 
 // FOLD adds the two lanes of Y4, Y5, Y6, finishes the Karatsuba middle
 // and reduces into X11.
@@ -383,14 +371,10 @@ TEXT ·ghash(SB), NOSPLIT, $0-56
 
 	TESTQ R10, R10
 	JZ    gh16
-	VMOVDQU    (R10), X0
-	VPSHUFB    X12, X0, X0
-	VPXOR      X11, X0, X0
-	VPCLMULQDQ $0x00, 240(AX), X0, X4
-	VPCLMULQDQ $0x11, 240(AX), X0, X5
-	VPCLMULQDQ $0x01, 240(AX), X0, X6
-	VPCLMULQDQ $0x10, 240(AX), X0, X7
-	VPXOR      X7, X6, X6
+	VMOVDQU (R10), X0
+	VPSHUFB X12, X0, X0
+	VPXOR   X11, X0, X0
+	MUL1(240(AX))
 	MIDDLE
 	REDUCE
 
@@ -446,14 +430,10 @@ ghSum:
 	SHLQ  $4, R8
 	ADDQ  AX, R8
 
-	VMOVDQU    (SI), X0
-	VPSHUFB    X12, X0, X0
-	VPXOR      X11, X0, X0
-	VPCLMULQDQ $0x00, (R8), X0, X4
-	VPCLMULQDQ $0x11, (R8), X0, X5
-	VPCLMULQDQ $0x01, (R8), X0, X6
-	VPCLMULQDQ $0x10, (R8), X0, X7
-	VPXOR      X7, X6, X6
+	VMOVDQU (SI), X0
+	VPSHUFB X12, X0, X0
+	VPXOR   X11, X0, X0
+	MUL1((R8))
 
 ghSumLoop:
 	ADDQ       $16, SI
@@ -516,11 +496,7 @@ TEXT ·ghashInit(SB), NOSPLIT, $0-16
 
 initLoop:
 	// X3 = X3·H: both carry the factor x once, the product once.
-	VPCLMULQDQ $0x00, X0, X3, X4
-	VPCLMULQDQ $0x11, X0, X3, X5
-	VPCLMULQDQ $0x01, X0, X3, X6
-	VPCLMULQDQ $0x10, X0, X3, X7
-	VPXOR      X7, X6, X6
+	MUL1(X3)
 	MIDDLE
 	REDUCE
 	VMOVDQU    X11, X3
