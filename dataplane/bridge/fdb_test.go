@@ -189,6 +189,37 @@ func TestLookupFind(t *testing.T) {
 	}
 }
 
+// TestHome: a key learned into an almost empty table sits in its home
+// slot, and
+// PrefetchHomes reads what Prefetch reads (the same hint for the same
+// keys), with out-of-range homes folded into the table.
+func TestHome(t *testing.T) {
+	f := newFDB(1024, testSeed)
+	var keys []Key
+	var homes []uint64
+	var want uint64
+	for i := range 20 {
+		k := testKey(i * 7919)
+		if i%2 == 0 {
+			f.Learn(k, s1, uint32(i))
+		}
+		keys, homes = append(keys, k), append(homes, f.Home(k))
+		want += f.Prefetch(k)
+	}
+	for i := 0; i < len(keys); i += 2 { // the learned ones: no two share a home here
+		if slot, _ := f.Find(keys[i]); uint64(slot) != homes[i] {
+			t.Errorf("key %d found in slot %d, its home is %d", i, slot, homes[i])
+		}
+	}
+	if got := f.PrefetchHomes(homes); got != want {
+		t.Errorf("PrefetchHomes = %d, the Prefetch calls %d", got, want)
+	}
+	first := f.Home(keys[0])
+	if f.PrefetchHomes([]uint64{first + 1024}) != f.PrefetchHomes([]uint64{first}) {
+		t.Error("a home beyond the table is not folded into it")
+	}
+}
+
 func TestTouch(t *testing.T) {
 	a := testKey(1)
 	tests := []struct {
@@ -565,6 +596,7 @@ func TestZeroAllocs(t *testing.T) {
 		{"Lookup miss", func() { f.Lookup(miss) }},
 		{"Find", func() { f.Find(hit) }},
 		{"Prefetch", func() { f.Prefetch(hit); f.Prefetch(miss) }},
+		{"PrefetchHomes", func() { homes := [2]uint64{f.Home(hit), f.Home(miss)}; f.PrefetchHomes(homes[:]) }},
 		{"Touch", func() { now++; f.Touch(slot, hit, now) }},
 		{"Learn refresh", func() { f.Learn(hit, s1, now) }},
 		{"Learn new", func() { k := testKey(next); next++; f.Learn(k, s2, now); f.Delete(k) }},

@@ -57,6 +57,7 @@ type Worker struct {
 	deferBridge bool
 	hint        uint64 // sink for prefetched values
 	pre         [port.BatchSize]preSA
+	homes       [2 * port.BatchSize]uint64 // FDB home slots of a batch's inner sources and destinations
 	// cur is the frame being processed, for taps and traces.
 	cur struct {
 		dir      stats.Dir
@@ -225,15 +226,17 @@ func (w *Worker) processDown(t *table.Tables, in *port.Batch, taps *tapSet) {
 		w.pend[i] = pending{s: w.pendS, r: r, off: w.cur.off, len: w.cur.len, seen: w.pendSeen}
 	}
 	w.deferBridge = false
-	var h uint64
+	n := 0
 	for i := range in.Frames() {
 		if p := &w.pend[i]; p.r == bridgePending {
 			b := in.F[i].Bytes()
 			vlan := hintVLAN(b, p.s.Tunnel.Native)
-			h += w.fdb.Prefetch(bridge.MakeKey(vlan, hdr.Src(b))) + w.fdb.Prefetch(bridge.MakeKey(vlan, hdr.Dst(b)))
+			w.homes[n] = w.fdb.Home(bridge.MakeKey(vlan, hdr.Src(b)))
+			w.homes[n+1] = w.fdb.Home(bridge.MakeKey(vlan, hdr.Dst(b)))
+			n += 2
 		}
 	}
-	w.hint += h
+	w.hint += w.fdb.PrefetchHomes(w.homes[:n])
 	for i := range in.Frames() {
 		f, p := &in.F[i], &w.pend[i]
 		w.cur.index, w.cur.outs = i, 0
@@ -253,7 +256,7 @@ func (w *Worker) processDown(t *table.Tables, in *port.Batch, taps *tapSet) {
 // prefetchUp reads the FDB slots of the destinations of a batch from the
 // corporate side before the batch is processed (see processDown).
 func (w *Worker) prefetchUp(t *table.Tables, in *port.Batch) {
-	var h uint64
+	n := 0
 	for i := range in.Frames() {
 		b := in.F[i].Bytes()
 		if len(b) < hdr.EthLen {
@@ -263,9 +266,10 @@ func (w *Worker) prefetchUp(t *table.Tables, in *port.Batch) {
 		if vlan == 0 {
 			vlan = hintVLAN(b, 0)
 		}
-		h += w.fdb.Prefetch(bridge.MakeKey(vlan, hdr.Dst(b)))
+		w.homes[n] = w.fdb.Home(bridge.MakeKey(vlan, hdr.Dst(b)))
+		n++
 	}
-	w.hint += h
+	w.hint += w.fdb.PrefetchHomes(w.homes[:n])
 }
 
 // hintVLAN guesses the VLAN of an Ethernet frame for a prefetch: the VID of
