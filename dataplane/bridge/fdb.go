@@ -179,22 +179,17 @@ func (f *FDB) Find(k Key) (slot int32, o Owner) {
 	return -1, 0
 }
 
-// Prefetch reads the first slot Find(k) and a refresh of k would read (its
-// key word and its seen time) and returns a value derived from them, which
-// means nothing. A worker calls it for a whole batch of keys before the
-// lookups themselves, so that the cache misses of a large table overlap
-// instead of coming one after another. Lock-free; does not allocate.
-func (f *FDB) Prefetch(k Key) uint64 {
-	i := f.home(k)
-	return f.slots[i].key.Load() + uint64(f.slots[i].seen.Load())
-}
-
 // Home returns the slot where Find(k) starts, for PrefetchHomes.
 func (f *FDB) Home(k Key) uint64 { return f.home(k) }
 
-// PrefetchHomes is Prefetch for keys whose home slots (from Home) were
-// computed first: a loop of loads alone keeps many more of a batch's cache
-// misses in flight than one that hashes between them.
+// PrefetchHomes reads the slots (from Home) that the lookups and refreshes
+// of a batch of keys will read first, their key words and seen times, and
+// returns a value derived from them, which means nothing. A worker calls it
+// for a whole batch before the lookups themselves, so that the cache misses
+// of a large table overlap instead of coming one after another; computing
+// every home first and then loading them in a loop that does nothing else
+// keeps many more misses in flight than hashing between the loads.
+// Lock-free; does not allocate; a home beyond the table is folded into it.
 func (f *FDB) PrefetchHomes(homes []uint64) uint64 {
 	var h uint64
 	slots, mask := f.slots, f.mask
