@@ -73,13 +73,13 @@ func readCPU() cpuSnap {
 		// utime, stime, and cutime, cstime: the CPU time of reaped
 		// children, so that short-lived processes (a compiler run)
 		// started and ended within a window still count.
-		var ticks uint64
-		for _, i := range []int{11, 12, 13, 14} {
-			v, _ := strconv.ParseInt(f[i], 10, 64)
-			ticks += uint64(max(v, 0))
+		var v [4]uint64
+		for i := range v {
+			n, _ := strconv.ParseInt(f[11+i], 10, 64)
+			v[i] = uint64(max(n, 0))
 		}
-		user, _ := strconv.ParseUint(f[11], 10, 64)
-		sys, _ := strconv.ParseUint(f[12], 10, 64)
+		user, sys := v[0], v[1]
+		ticks := v[0] + v[1] + v[2] + v[3]
 		s.procs[pid] = procTicks{comm: st[lp+1 : rp], ppid: ppid, kthr: flags&pfKthread != 0, ticks: ticks, user: user, sys: sys}
 	}
 	return s

@@ -24,19 +24,13 @@ DATA gcmPoly<>+0x08(SB)/8, $0xc200000000000000
 GLOBL gcmPoly<>(SB), RODATA|NOPTR, $16
 
 // Counter increments for byte-reversed counter blocks, whose 32-bit block
-// counter is then the low dword of each lane: lane1 adds 0 to the low lane
-// and 1 to the high one, one adds 1 to both, two adds 2 to both.
-DATA lane1<>+0x00(SB)/8, $0
-DATA lane1<>+0x08(SB)/8, $0
-DATA lane1<>+0x10(SB)/8, $1
-DATA lane1<>+0x18(SB)/8, $0
-GLOBL lane1<>(SB), RODATA|NOPTR, $32
-
-DATA one<>+0x00(SB)/8, $1
-DATA one<>+0x08(SB)/8, $0
-DATA one<>+0x10(SB)/8, $1
-DATA one<>+0x18(SB)/8, $0
-GLOBL one<>(SB), RODATA|NOPTR, $32
+// counter is then the low dword of each lane: oneTwo adds 1 to the low
+// lane and 2 to the high one, two adds 2 to both.
+DATA oneTwo<>+0x00(SB)/8, $1
+DATA oneTwo<>+0x08(SB)/8, $0
+DATA oneTwo<>+0x10(SB)/8, $2
+DATA oneTwo<>+0x18(SB)/8, $0
+GLOBL oneTwo<>(SB), RODATA|NOPTR, $32
 
 DATA two<>+0x00(SB)/8, $2
 DATA two<>+0x08(SB)/8, $0
@@ -137,8 +131,7 @@ TEXT ·ctrXOR(SB), NOSPLIT, $224-56
 	VMOVDQU        bswap<>(SB), Y14
 	VBROADCASTI128 (CX), Y12
 	VPSHUFB        Y14, Y12, Y12         // Y12: [J0 | J0], byte-reversed
-	VPADDD         one<>(SB), Y12, Y13
-	VPADDD         lane1<>(SB), Y13, Y13 // Y13: [c | c+1], c = J0+1
+	VPADDD         oneTwo<>(SB), Y12, Y13 // Y13: [c | c+1], c = J0+1
 
 ctrLoop:
 	CMPQ DX, $16
