@@ -360,9 +360,17 @@ func TestChildRekeyCollisionRefused(t *testing.T) {
 			if d := deletes(del); len(d) != 1 || d[0] != old.Out.SPI {
 				t.Fatalf("the responder's INFORMATIONAL deletes %x, want [%08x]", d, old.Out.SPI)
 			}
+			if !oldDeleting(g, old) {
+				t.Fatalf("the listing does not show the old CHILD_SA %08x deleting while its DELETE awaits an answer", old.Out.SPI)
+			}
+			var text strings.Builder
+			g.r.Listing().WriteText(&text)
+			if !strings.Contains(text.String(), "DELETING, TRANSPORT, DELETE_UNANSWERED") {
+				t.Errorf("the text listing does not flag the unanswered DELETE:\n%s", text.String())
+			}
 			if tc.deleteFirst {
 				i.Answer(del)
-				time.Sleep(300 * time.Millisecond) // the responder handles the answer before the request
+				waitFor(t, "the responder handles the answer before the request", func() bool { return !oldDeleting(g, old) })
 			}
 			if err := p.Send(); err != nil {
 				t.Fatal(err)
@@ -389,6 +397,20 @@ func TestChildRekeyCollisionRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// oldDeleting reports whether the responder's listing shows the CHILD_SA
+// of old (by our inbound SPI, the AP's outbound) waiting for the answer to
+// our DELETE.
+func oldDeleting(g *rig, old *iketest.Child) bool {
+	for _, s := range g.r.Listing().IKESAs {
+		for _, c := range s.Children {
+			if c.SPIIn == fmt.Sprintf("%08x", old.Out.SPI) {
+				return c.DeleteUnanswered
+			}
+		}
+	}
+	return false
 }
 
 // TestChildRekeyCollisionWithDelete: the AP deletes the CHILD_SA the

@@ -46,21 +46,24 @@ type IKESAInfo struct {
 
 // ChildInfo describes one CHILD_SA pair.
 type ChildInfo struct {
-	SPIIn      string    `json:"spi_in"`
-	SPIOut     string    `json:"spi_out"`
-	State      string    `json:"state"`
-	Mode       string    `json:"mode"`
-	UDPEncap   bool      `json:"udp_encap"`
-	ESN        bool      `json:"esn"`
-	Proposal   string    `json:"proposal"`
-	LocalTS    string    `json:"local_ts"`
-	RemoteTS   string    `json:"remote_ts"`
-	Installed  time.Time `json:"installed"`
-	RekeyAt    time.Time `json:"rekey_at"`
-	BytesIn    uint64    `json:"bytes_in"`
-	PacketsIn  uint64    `json:"packets_in"`
-	BytesOut   uint64    `json:"bytes_out"`
-	PacketsOut uint64    `json:"packets_out"`
+	SPIIn  string `json:"spi_in"`
+	SPIOut string `json:"spi_out"`
+	State  string `json:"state"`
+	// DeleteUnanswered: we sent an INFORMATIONAL deleting this CHILD_SA and the
+	// peer has not answered it yet.
+	DeleteUnanswered bool      `json:"delete_unanswered,omitempty"`
+	Mode             string    `json:"mode"`
+	UDPEncap         bool      `json:"udp_encap"`
+	ESN              bool      `json:"esn"`
+	Proposal         string    `json:"proposal"`
+	LocalTS          string    `json:"local_ts"`
+	RemoteTS         string    `json:"remote_ts"`
+	Installed        time.Time `json:"installed"`
+	RekeyAt          time.Time `json:"rekey_at"`
+	BytesIn          uint64    `json:"bytes_in"`
+	PacketsIn        uint64    `json:"packets_in"`
+	BytesOut         uint64    `json:"bytes_out"`
+	PacketsOut       uint64    `json:"packets_out"`
 	// Drops on the inbound SA by reason.
 	ReplayErrors    uint64 `json:"replay_errors"`
 	IntegrityErrors uint64 `json:"integrity_errors"`
@@ -102,7 +105,7 @@ func (sa *ikeSA) info() IKESAInfo {
 		in.CertSubject, in.CertExpires = sa.peerCert.Subject.String(), sa.peerCert.NotAfter
 	}
 	for _, ch := range sa.children {
-		ci := ChildInfo{SPIIn: spi32(ch.inSPI), SPIOut: spi32(ch.outSPI), State: ch.state.String(), Mode: ch.mode.String(),
+		ci := ChildInfo{SPIIn: spi32(ch.inSPI), SPIOut: spi32(ch.outSPI), State: ch.state.String(), DeleteUnanswered: ch.deleting, Mode: ch.mode.String(),
 			UDPEncap: ch.udp, ESN: ch.in != nil && ch.in.ESN(), Proposal: ch.chosen.String(), LocalTS: ch.local.String(),
 			RemoteTS: ch.remote.String(), Installed: ch.created, RekeyAt: ch.rekeyAt}
 		if ch.in != nil {
@@ -169,6 +172,9 @@ func (l *Listing) WriteText(w io.Writer) {
 		}
 		for _, c := range s.Children {
 			flags := []string{c.State, strings.ToUpper(c.Mode)}
+			if c.DeleteUnanswered {
+				flags = append(flags, "DELETE_UNANSWERED")
+			}
 			if c.UDPEncap {
 				flags = append(flags, "UDP_ENCAP")
 			}
