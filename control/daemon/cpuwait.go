@@ -101,3 +101,23 @@ func notIsolated(cpus []int, isolatedPath string) ([]int, error) {
 	}
 	return out, nil
 }
+
+// thpPath is where the kernel says when it backs anonymous memory with
+// transparent huge pages.
+const thpPath = "/sys/kernel/mm/transparent_hugepage/enabled"
+
+// thpMode reads the selected mode of a transparent_hugepage/enabled file:
+// "always", "madvise" or "never", the word in brackets of e.g. "always
+// [madvise] never".
+func thpMode(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	_, rest, ok := strings.Cut(string(b), "[")
+	mode, _, ok2 := strings.Cut(rest, "]")
+	if !ok || !ok2 || mode == "" || strings.ContainsAny(mode, " \n") {
+		return "", fmt.Errorf("%s: %q: no [selected] mode", path, bytes.TrimSpace(b))
+	}
+	return mode, nil
+}

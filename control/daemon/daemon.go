@@ -211,6 +211,7 @@ func (d *Daemon) start() error {
 	impl, why := esp.GCMImplementation()
 	d.log.Info("ESP AES-GCM implementation", "impl", impl, "why", why)
 	d.noteIsolation(cpus)
+	d.noteTHP(thpPath)
 	return d.startIKE()
 }
 
@@ -749,6 +750,22 @@ func (d *Daemon) noteIsolation(cpus []int) {
 	if len(shared) > 0 {
 		d.log.Info("worker CPUs not isolated: other tasks may preempt a worker (see worker_wait_us; docs/deployment.md, \"Isolating the worker CPUs\")",
 			"cpus", shared)
+	}
+}
+
+// noteTHP says, once at start, when the kernel does not back tunterm's heap
+// with transparent huge pages. The Go runtime asks for none itself (Go's
+// GC guide, "Linux transparent huge pages"), so its tables stay on 4 KiB
+// pages unless the mode is "always"; with thousands of tunnels the
+// per-tunnel state of a batch can then miss the TLB as well as the cache.
+func (d *Daemon) noteTHP(path string) {
+	mode, err := thpMode(path)
+	switch {
+	case err != nil:
+		d.log.Debug("cannot tell whether the kernel uses transparent huge pages", "err", err)
+	case mode != "always":
+		d.log.Info("transparent huge pages not \"always\": the SA, session and FDB tables stay on 4 KiB pages (docs/deployment.md, \"Transparent huge pages\")",
+			"transparent_hugepage", mode)
 	}
 }
 
