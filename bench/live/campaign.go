@@ -164,6 +164,10 @@ type Machine struct {
 	Paced     string `json:"gen_paced_method"`
 	// DUTIdle is tunterm's ports.idle ("" before it was recorded: sleep).
 	DUTIdle string `json:"dut_idle,omitempty"`
+	// THP is /sys/kernel/mm/transparent_hugepage/enabled, the selected
+	// mode in brackets: only with "always" is the Go heap (tunterm's
+	// tables) on huge pages (docs/deployment.md).
+	THP string `json:"transparent_hugepage,omitempty"`
 }
 
 // innerBytes is the mean inner frame length of a --size.
@@ -567,6 +571,9 @@ func moduleRoot() (string, error) {
 	}
 }
 
+// thpFile holds the kernel's transparent huge page mode.
+const thpFile = "/sys/kernel/mm/transparent_hugepage/enabled"
+
 func machine(o Options) Machine {
 	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Queues: o.Queues, Method: o.Method, Paced: o.PacedMethod, DUTIdle: o.DUTIdle}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
@@ -584,6 +591,9 @@ func machine(o Options) Machine {
 		var kb int
 		fmt.Sscanf(string(b), "MemTotal: %d kB", &kb)
 		m.MemGiB = int(math.Round(float64(kb) / (1 << 20)))
+	}
+	if b, err := os.ReadFile(thpFile); err == nil {
+		m.THP = strings.TrimSpace(string(b))
 	}
 	m.Hostname, _ = os.Hostname()
 	if root, err := moduleRoot(); err == nil {

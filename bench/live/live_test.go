@@ -134,6 +134,11 @@ func TestSmoke(t *testing.T) {
 	if k, _ := mach["kernel"].(string); k == "" {
 		t.Errorf("%s: machine.kernel is empty", files[0])
 	}
+	if b, err := os.ReadFile(thpFile); err == nil {
+		if got, _ := mach["transparent_hugepage"].(string); got != strings.TrimSpace(string(b)) {
+			t.Errorf("%s: machine.transparent_hugepage = %q, the kernel says %q", files[0], got, b)
+		}
+	}
 	if m["direction"] != "down" || m["inner_size"] != "128" || m["cipher"] != "aes-gcm-256" || m["tunnels"] != 50.0 || m["workers"] != 1.0 {
 		t.Errorf("%s: case = %v/%v/%v/%v/%v, want down/128/aes-gcm-256/50/1", files[0],
 			m["direction"], m["inner_size"], m["cipher"], m["tunnels"], m["workers"])
