@@ -9,6 +9,7 @@ import (
 
 	"github.com/tunterm/tunterm/dataplane/bridge"
 	"github.com/tunterm/tunterm/dataplane/hdr"
+	"github.com/tunterm/tunterm/dataplane/internal/prefetch"
 	"github.com/tunterm/tunterm/dataplane/port"
 	"github.com/tunterm/tunterm/dataplane/ring"
 	"github.com/tunterm/tunterm/dataplane/stats"
@@ -176,6 +177,13 @@ func (w *Worker) Process(dir stats.Dir, in *port.Batch) {
 	taps := w.Taps.load()
 	w.now = uint32(w.clock().Unix())
 	w.cur.dir = dir
+	// The kernel wrote these frames on another CPU; the pipeline rewrites
+	// every line of them in place (decryption, encryption, headers). Ask
+	// for them writable now, all at once, rather than shared on the first
+	// read and then again on the first write (prefetch.ForWrite).
+	for i := range in.Frames() {
+		prefetch.ForWrite(in.F[i].Bytes())
+	}
 	if t != nil && dir == stats.FromDown {
 		w.processDown(t, in, taps)
 		return

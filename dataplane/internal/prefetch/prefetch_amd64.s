@@ -1,0 +1,31 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func cpuid(eax, ecx uint32) (a, b, c, d uint32)
+TEXT ·cpuid(SB), NOSPLIT, $0-24
+	MOVL eax+0(FP), AX
+	MOVL ecx+4(FP), CX
+	CPUID
+	MOVL AX, a+8(FP)
+	MOVL BX, b+12(FP)
+	MOVL CX, c+16(FP)
+	MOVL DX, d+20(FP)
+	RET
+
+// func forWrite(p *byte, n int)
+//
+// PREFETCHW (0F 0D /1, which Go's assembler has no name for) of every
+// 64-byte line that [p, p+n) touches, n > 0. A prefetch never faults.
+TEXT ·forWrite(SB), NOSPLIT, $0-16
+	MOVQ p+0(FP), AX
+	MOVQ n+8(FP), DX
+	ADDQ AX, DX // end
+	ANDQ $-64, AX
+
+loop:
+	BYTE $0x0F; BYTE $0x0D; BYTE $0x08 // PREFETCHW (AX)
+	ADDQ $64, AX
+	CMPQ AX, DX
+	JB   loop
+	RET

@@ -1,0 +1,7 @@
+//go:build !amd64 || purego
+
+package prefetch
+
+const supported = false
+
+func forWrite(*byte, int) {}
