@@ -2,7 +2,11 @@
 
 package vaesgcm
 
-import "golang.org/x/sys/cpu"
+import (
+	"golang.org/x/sys/cpu"
+
+	"github.com/tunterm/tunterm/dataplane/internal/cpuid"
+)
 
 // supported: AES-NI and PCLMULQDQ (for the 128-bit tails), AVX2 with the
 // OS saving the YMM registers (x/sys/cpu checks XGETBV), and VAES and
@@ -11,15 +15,12 @@ import "golang.org/x/sys/cpu"
 var supported = cpu.X86.HasAES && cpu.X86.HasPCLMULQDQ && cpu.X86.HasAVX2 && hasVAES()
 
 func hasVAES() bool {
-	if max, _, _, _ := cpuid(0, 0); max < 7 {
+	if max, _, _, _ := cpuid.CPUID(0, 0); max < 7 {
 		return false
 	}
-	_, _, c, _ := cpuid(7, 0)
+	_, _, c, _ := cpuid.CPUID(7, 0)
 	return c&(1<<9) != 0 && c&(1<<10) != 0
 }
-
-//go:noescape
-func cpuid(eax, ecx uint32) (a, b, c, d uint32)
 
 func subWord(w uint32) uint32
 

@@ -38,17 +38,6 @@ DATA two<>+0x10(SB)/8, $2
 DATA two<>+0x18(SB)/8, $0
 GLOBL two<>(SB), RODATA|NOPTR, $32
 
-// func cpuid(eax, ecx uint32) (a, b, c, d uint32)
-TEXT ·cpuid(SB), NOSPLIT, $0-24
-	MOVL eax+0(FP), AX
-	MOVL ecx+4(FP), CX
-	CPUID
-	MOVL AX, a+8(FP)
-	MOVL BX, b+12(FP)
-	MOVL CX, c+16(FP)
-	MOVL DX, d+20(FP)
-	RET
-
 // func subWord(w uint32) uint32
 //
 // The AES S-box applied to each byte of w (FIPS 197 SubWord), in constant
