@@ -212,7 +212,7 @@ func TestHome(t *testing.T) {
 		}
 	}
 	if got := f.PrefetchHomes(homes); got != want {
-		t.Errorf("PrefetchHomes = %d, the Prefetch calls %d", got, want)
+		t.Errorf("PrefetchHomes = %d, the homes' key words and seen times sum to %d", got, want)
 	}
 	first := f.Home(keys[0])
 	if f.PrefetchHomes([]uint64{first + 1024}) != f.PrefetchHomes([]uint64{first}) {

@@ -8,13 +8,10 @@ package prefetch
 // a plain read leaves the line shared with that CPU and the first write
 // to it then waits a second time, for the other copy to be invalidated;
 // the worker encrypts and decrypts frames in place, so it writes every
-// line it reads. It does nothing where the processor lacks PREFETCHW or
-// elsewhere than amd64 (Supported).
+// line it reads. It does nothing where the processor lacks PREFETCHW
+// (cpuid.HasPREFETCHW) or elsewhere than amd64.
 func ForWrite(b []byte) {
 	if supported && len(b) > 0 {
 		forWrite(&b[0], len(b))
 	}
 }
-
-// Supported reports whether ForWrite does anything on this machine.
-func Supported() bool { return supported }
