@@ -179,9 +179,10 @@ func (w *Worker) Process(dir stats.Dir, in *port.Batch) {
 	w.cur.dir = dir
 	// The kernel wrote these frames on another CPU; the pipeline rewrites
 	// every line of them in place (decryption, encryption, headers). Ask
-	// for them writable now, all at once, rather than shared on the first
-	// read and then again on the first write (prefetch.ForWrite).
-	for i := range in.Frames() {
+	// for them writable ahead of use rather than shared on the first read
+	// and then again on the first write: the first frameAhead frames now,
+	// then the loop that first touches frame i asks for frame i+frameAhead.
+	for i := range min(in.N, frameAhead) {
 		prefetch.ForWrite(in.F[i].Bytes())
 	}
 	if t != nil && dir == stats.FromDown {
@@ -192,6 +193,9 @@ func (w *Worker) Process(dir stats.Dir, in *port.Batch) {
 		w.prefetchUp(t, in)
 	}
 	for i := range in.Frames() {
+		if j := i + frameAhead; j < in.N {
+			prefetch.ForWrite(in.F[j].Bytes())
+		}
 		f := &in.F[i]
 		w.tally.RxPkts[dir]++
 		w.tally.RxBytes[dir] += uint64(f.Len)
@@ -211,6 +215,16 @@ func (w *Worker) Process(dir stats.Dir, in *port.Batch) {
 	w.flush(taps)
 }
 
+// frameAhead is how many frames ahead of the one being processed the
+// worker asks for a batch's lines writable (prefetch.ForWrite). Asking for
+// all 64 frames of a batch at once (1,400 lines at 1400 B) left the
+// decryption and encryption waiting on the frames' loads live: the
+// prefetches had not arrived, or had been dropped, by the time a frame's
+// turn came. Four frames ahead is one to three microseconds of work, far
+// more than a line takes to come over from the other CPU (performance.md,
+// "Frames asked for writable").
+const frameAhead = 4
+
 // processDown runs an AP->corporate batch in two passes: first the SAs of
 // the batch's ESP frames are read (prefetchSA); then every frame
 // is parsed, decrypted and decapsulated up to its inner Ethernet frame; then
@@ -224,6 +238,9 @@ func (w *Worker) processDown(t *table.Tables, in *port.Batch, taps *tapSet) {
 	}
 	w.deferBridge = true
 	for i := range in.Frames() {
+		if j := i + frameAhead; j < in.N {
+			prefetch.ForWrite(in.F[j].Bytes())
+		}
 		f := &in.F[i]
 		w.tally.RxPkts[stats.FromDown]++
 		w.tally.RxBytes[stats.FromDown] += uint64(f.Len)
