@@ -180,8 +180,14 @@ func (w *Worker) Process(dir stats.Dir, in *port.Batch) {
 	// The kernel wrote these frames on another CPU; the pipeline rewrites
 	// every line of them in place (decryption, encryption, headers). Ask
 	// for them writable ahead of use rather than shared on the first read
-	// and then again on the first write: the first frameAhead frames now,
-	// then the loop that first touches frame i asks for frame i+frameAhead.
+	// and then again on the first write: now the first headerLen bytes of
+	// every frame (which prefetchSA and prefetchUp read) and the whole of
+	// the first frameAhead frames; then the loop that processes frame i
+	// asks for frame i+frameAhead.
+	for i := range in.Frames() {
+		b := in.F[i].Bytes()
+		prefetch.ForWrite(b[:min(len(b), headerLen)])
+	}
 	for i := range min(in.N, frameAhead) {
 		prefetch.ForWrite(in.F[i].Bytes())
 	}
@@ -224,6 +230,12 @@ func (w *Worker) Process(dir stats.Dir, in *port.Batch) {
 // more than a line takes to come over from the other CPU (performance.md,
 // "Frames asked for writable").
 const frameAhead = 4
+
+// headerLen is how much of every frame of a batch the worker asks for
+// writable before anything else: the Ethernet, IP, UDP and ESP headers
+// (up to the sequence number, over IPv6 with NAT-T) or the destination MAC
+// that the batch's first pass reads.
+const headerLen = hdr.EthLen + hdr.IPv6Len + hdr.UDPLen + 8
 
 // processDown runs an AP->corporate batch in two passes: first the SAs of
 // the batch's ESP frames are read (prefetchSA); then every frame
