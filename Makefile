@@ -9,7 +9,7 @@ RACE_PKGS := ./dataplane/... ./control/... ./ebpf/...
 # "context deadline exceeded" on Go < 1.27 (golang/go#75804).
 FUZZTIME ?= 20000x
 
-.PHONY: all build run demo test deps unit race fuzz vet bench bench-dataplane bench-radsec bench-ike bench-live bench-smoke clean generate generate-check
+.PHONY: all build run demo test deps unit race portable fuzz vet bench bench-dataplane bench-radsec bench-ike bench-live bench-smoke clean generate generate-check
 
 all: build
 
@@ -75,6 +75,13 @@ unit:
 race:
 	$(GO) test -count=1 -race $(RACE_PKGS)
 
+# The generic code that CPUs without VAES or PREFETCHW and other
+# architectures run (the files behind the purego build tag), tested here.
+# Skipped: ChaCha20-Poly1305's zero-allocation check, because x/crypto's
+# generic ChaCha20-Poly1305 allocates 32 bytes per packet (docs/performance.md).
+portable:
+	$(GO) test -count=1 -tags purego -skip 'TestZeroAllocs/chacha20-poly1305' ./dataplane/internal/... ./dataplane/esp/... ./dataplane/pipeline
+
 # Every fuzz target, briefly. Go runs one -fuzz target per invocation.
 fuzz:
 	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
@@ -82,7 +89,7 @@ fuzz:
 	    echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
 
-test: deps vet unit race fuzz
+test: deps vet unit race portable fuzz
 	@echo "make test: all passed"
 
 # Benchmarks (never timed tests). Figures are recorded in docs/performance.md.

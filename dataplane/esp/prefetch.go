@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"reflect"
 	"unsafe"
+
+	"github.com/tunterm/tunterm/dataplane/internal/prefetch"
 )
 
 // Prefetching an SA's state.
@@ -13,8 +15,8 @@ import (
 // GHASH table (about a dozen cache lines for AES-GCM) one after another, and
 // each of those reads waits for memory. A worker that calls Prefetch for
 // every packet of a batch before opening the first one lets those misses
-// overlap: the loads of one Prefetch do not depend on each other, and those
-// of different packets not at all.
+// overlap: the requests of one Prefetch do not depend on each other, and
+// those of different packets not at all.
 
 // cryptoObject returns the object behind a crypto interface value (the
 // *gcm.GCM behind a cipher.AEAD, say) and its type, or (nil, nil) when the
@@ -78,37 +80,27 @@ func (sa *SA) setHot() {
 	}
 }
 
-// Prefetch reads, without changing anything, the memory Open(pkt) will
-// read besides pkt itself: the SA, the per-packet part of its State, the
-// replay window's word for pkt's sequence number and the cipher's key
-// schedule and tables. It returns a value derived from what it read, which
-// means nothing (callers sum it into a sink so the loads are not optimised
-// away). pkt starts at the ESP header; a pkt too short to hold one is
-// ignored. Call it only from the SA's worker (it reads the window without
+// Prefetch brings into the cache, without changing anything, the memory
+// Open(pkt) will read besides pkt itself: the per-packet part of the SA's
+// State, the replay window's word for pkt's sequence number and the
+// cipher's key schedule and tables. The crypto object and the State are
+// asked for with prefetch.ForRead (on amd64 PREFETCHT0, which does not
+// wait for them); the window's word is read. It returns a value derived
+// from what it read, which means nothing (callers sum it into a sink so
+// the loads are not optimised away). pkt starts at the ESP header; a pkt
+// too short to hold one is ignored. Call it only from the SA's worker (it reads the window without
 // synchronisation).
 func (sa *SA) Prefetch(pkt []byte) uint64 {
+	// The crypto object first: its address is in the SA, which the caller
+	// has just read, while the window's word waits for the State.
+	h := prefetch.ForRead(sa.hot, sa.coldOff) +
+		prefetch.ForRead(unsafe.Add(sa.hot, sa.coldEnd), sa.hotSize-sa.coldEnd)
 	st := sa.St
-	h := touch(unsafe.Pointer(st), 0, stateHotLen)
+	h += prefetch.ForRead(unsafe.Pointer(st), stateHotLen)
 	if len(pkt) >= BaseHeaderLen && !st.noReplay {
 		seq := uint64(binary.BigEndian.Uint32(pkt[4:8]))
 		w := &st.win
 		h += w.ring[(seq>>blockShift)&w.mask]
 	}
-	if sa.hotSize == 0 {
-		return h
-	}
-	return h + touch(sa.hot, 0, sa.coldOff) + touch(sa.hot, sa.coldEnd, sa.hotSize)
-}
-
-// touch reads one byte of every cache line of [p+off, p+end) and returns
-// their sum.
-func touch(p unsafe.Pointer, off, end uintptr) uint64 {
-	if off >= end {
-		return 0
-	}
-	var h uint64
-	for o := off; o < end; o += 64 {
-		h += uint64(*(*byte)(unsafe.Add(p, o)))
-	}
-	return h + uint64(*(*byte)(unsafe.Add(p, end-1)))
+	return h
 }

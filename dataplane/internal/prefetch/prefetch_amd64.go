@@ -2,9 +2,16 @@
 
 package prefetch
 
-import "github.com/tunterm/tunterm/dataplane/internal/cpuid"
+import (
+	"unsafe"
+
+	"github.com/tunterm/tunterm/dataplane/internal/cpuid"
+)
 
 var supported = cpuid.HasPREFETCHW()
 
 //go:noescape
 func forWrite(p *byte, n int)
+
+//go:noescape
+func forRead(p unsafe.Pointer, n uintptr) uint64

@@ -18,3 +18,20 @@ loop:
 	CMPQ AX, DX
 	JB   loop
 	RET
+
+// func forRead(p unsafe.Pointer, n uintptr) uint64
+//
+// PREFETCHT0 of every 64-byte line that [p, p+n) touches, n > 0; returns 0.
+TEXT ·forRead(SB), NOSPLIT, $0-24
+	MOVQ p+0(FP), AX
+	MOVQ n+8(FP), DX
+	ADDQ AX, DX // end
+	ANDQ $-64, AX
+
+loop:
+	PREFETCHT0 (AX)
+	ADDQ $64, AX
+	CMPQ AX, DX
+	JB   loop
+	MOVQ $0, ret+16(FP)
+	RET
