@@ -59,6 +59,7 @@ type Worker struct {
 	hint        uint64 // sink for prefetched values
 	pre         [port.BatchSize]preSA
 	homes       [2 * port.BatchSize]uint64 // FDB home slots of a batch's inner sources and destinations
+	dsts        [port.BatchSize]bridge.Key // FDB keys of a corporate batch's destinations (prefetchUp)
 	// cur is the frame being processed, for taps and traces.
 	cur struct {
 		dir      stats.Dir
@@ -291,7 +292,11 @@ func (w *Worker) processDown(t *table.Tables, in *port.Batch, taps *tapSet) {
 }
 
 // prefetchUp reads the FDB slots of the destinations of a batch from the
-// corporate side before the batch is processed (see processDown).
+// corporate side before the batch is processed (see processDown); then,
+// for each destination the FDB knows, the session, tunnel, peer and
+// outbound SA its encapsulation will read (esp.SA.Prefetch), for sessions
+// this worker owns. With thousands of tunnels every frame meets them
+// cold. It changes nothing; what fromUp later finds is authoritative.
 func (w *Worker) prefetchUp(t *table.Tables, in *port.Batch) {
 	n := 0
 	for i := range in.Frames() {
@@ -303,10 +308,35 @@ func (w *Worker) prefetchUp(t *table.Tables, in *port.Batch) {
 		if vlan == 0 {
 			vlan = hintVLAN(b, 0)
 		}
-		w.homes[n] = w.fdb.Home(bridge.MakeKey(vlan, hdr.Dst(b)))
+		w.dsts[n] = bridge.MakeKey(vlan, hdr.Dst(b))
+		w.homes[n] = w.fdb.Home(w.dsts[n])
 		n++
 	}
-	w.hint += w.fdb.PrefetchHomes(w.homes[:n])
+	h := w.fdb.PrefetchHomes(w.homes[:n])
+	for _, k := range w.dsts[:n] {
+		o, hit := w.fdb.Lookup(k)
+		if !hit {
+			continue
+		}
+		idx, gen, ok := o.Session()
+		if !ok {
+			continue
+		}
+		s := t.Session(idx, gen)
+		if s == nil || s.Peer.Owner != w.ID {
+			continue
+		}
+		if s.Tunnel != nil && s.St != nil { // never nil from the programmer; a hint must not panic
+			h += uint64(s.Tunnel.MTU) + s.St.TxPackets.Load()
+		}
+		if ps := s.Peer.St; ps != nil {
+			h += ps.NextHop.Load()
+		}
+		if out := s.Peer.Out; out != nil && out.ESP != nil {
+			h += out.ESP.Prefetch(nil)
+		}
+	}
+	w.hint += h
 }
 
 // hintVLAN guesses the VLAN of an Ethernet frame for a prefetch: the VID of
