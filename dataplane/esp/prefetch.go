@@ -81,15 +81,16 @@ func (sa *SA) setHot() {
 }
 
 // Prefetch brings into the cache, without changing anything, the memory
-// Open(pkt) will read besides pkt itself: the per-packet part of the SA's
-// State, the replay window's word for pkt's sequence number and the
-// cipher's key schedule and tables. The crypto object and the State are
-// asked for with prefetch.ForRead (on amd64 PREFETCHT0, which does not
-// wait for them); the window's word is read. It returns a value derived
-// from what it read, which means nothing (callers sum it into a sink so
-// the loads are not optimised away). pkt starts at the ESP header; a pkt
-// too short to hold one is ignored. Call it only from the SA's worker (it reads the window without
-// synchronisation).
+// Open(pkt) or Seal will read besides the packet itself: the per-packet
+// part of the SA's State, the replay window's word for pkt's sequence
+// number and the cipher's key schedule and tables. The crypto object and
+// the State are asked for with prefetch.ForRead (on amd64 PREFETCHT0,
+// which does not wait for them); the window's word is read. It returns a
+// value derived from what it read, which means nothing (callers sum it
+// into a sink so the loads are not optimised away). pkt starts at the ESP
+// header; with a pkt too short to hold one (nil before a Seal) the window
+// is left alone. Call it only from the SA's worker (it reads the window
+// without synchronisation).
 func (sa *SA) Prefetch(pkt []byte) uint64 {
 	// The crypto object first: its address is in the SA, which the caller
 	// has just read, while the window's word waits for the State.

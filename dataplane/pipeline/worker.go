@@ -227,7 +227,7 @@ func (w *Worker) Process(dir stats.Dir, in *port.Batch) {
 // all 64 frames of a batch at once (1,400 lines at 1400 B) left the
 // decryption and encryption waiting on the frames' loads live: the
 // prefetches had not arrived, or had been dropped, by the time a frame's
-// turn came. Four frames ahead is one to three microseconds of work, far
+// turn came. Four frames ahead is two to five microseconds of work, far
 // more than a line takes to come over from the other CPU (performance.md,
 // "Frames asked for writable").
 const frameAhead = 4

@@ -12,8 +12,8 @@ import (
 // TestChangesNothing: ForWrite and ForRead, any start, any length, at the
 // edges of the buffer, leave the bytes as they were. (Whether the processor
 // has PREFETCHW is cpuid.TestHasPREFETCHW's; what they are for only a live
-// run can show: docs/performance.md, "Frames asked for writable" and
-// "Crypto objects asked for, not loaded".)
+// run can show: docs/performance.md, "Frames asked for writable" and "the
+// crypto object and State asked for, not loaded".)
 func TestChangesNothing(t *testing.T) {
 	buf := make([]byte, 4096)
 	for i := range buf {
