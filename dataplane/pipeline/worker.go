@@ -187,10 +187,10 @@ func (w *Worker) Process(dir stats.Dir, in *port.Batch) {
 	// asks for frame i+frameAhead.
 	for i := range in.Frames() {
 		b := in.F[i].Bytes()
-		prefetch.ForWrite(b[:min(len(b), headerLen)])
-	}
-	for i := range min(in.N, frameAhead) {
-		prefetch.ForWrite(in.F[i].Bytes())
+		if i >= frameAhead {
+			b = b[:min(len(b), headerLen)]
+		}
+		prefetch.ForWrite(b)
 	}
 	if t != nil && dir == stats.FromDown {
 		w.processDown(t, in, taps)
