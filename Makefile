@@ -9,7 +9,7 @@ RACE_PKGS := ./dataplane/... ./control/... ./ebpf/...
 # "context deadline exceeded" on Go < 1.27 (golang/go#75804).
 FUZZTIME ?= 20000x
 
-.PHONY: all build run demo test deps unit race portable fuzz vet bench bench-dataplane bench-radsec bench-ike bench-live bench-smoke clean generate generate-check
+.PHONY: all build run demo test deps unit race portable abtest fuzz vet bench bench-dataplane bench-radsec bench-ike bench-live bench-smoke clean generate generate-check
 
 all: build
 
@@ -82,6 +82,12 @@ race:
 portable:
 	$(GO) test -count=1 -tags purego -skip 'TestZeroAllocs/chacha20-poly1305' ./dataplane/internal/... ./dataplane/esp/... ./dataplane/pipeline
 
+# The paired live A/B build (tag ttab, docs/benchmark.md): the dataplane
+# compiles with it and its switch alternates and times batches.
+abtest:
+	$(GO) vet -tags ttab ./dataplane/...
+	$(GO) test -count=1 -tags ttab ./dataplane/internal/abtest
+
 # Every fuzz target, briefly. Go runs one -fuzz target per invocation.
 fuzz:
 	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
@@ -89,7 +95,7 @@ fuzz:
 	    echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
 
-test: deps vet unit race portable fuzz
+test: deps vet unit race portable abtest fuzz
 	@echo "make test: all passed"
 
 # Benchmarks (never timed tests). Figures are recorded in docs/performance.md.

@@ -5,10 +5,12 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/tunterm/tunterm/dataplane/bridge"
 	"github.com/tunterm/tunterm/dataplane/hdr"
+	"github.com/tunterm/tunterm/dataplane/internal/abtest"
 	"github.com/tunterm/tunterm/dataplane/internal/prefetch"
 	"github.com/tunterm/tunterm/dataplane/port"
 	"github.com/tunterm/tunterm/dataplane/ring"
@@ -107,6 +109,9 @@ func NewWorker(cfg Config) *Worker {
 			}
 		}
 	}
+	if abtest.On {
+		abtest.SetInfo(w.abInfo)
+	}
 	return w
 }
 
@@ -115,15 +120,47 @@ func NewWorker(cfg Config) *Worker {
 // number of frames handled.
 func (w *Worker) Poll() int {
 	n := w.Drain()
-	if w.down != nil && w.down.Receive(&w.rx) > 0 {
-		n += w.rx.N
-		w.Process(stats.FromDown, &w.rx)
+	if w.down != nil {
+		abtest.Begin()
+		if w.down.Receive(&w.rx) > 0 {
+			n += w.rx.N
+			w.processTimed(stats.FromDown)
+		}
 	}
-	if w.up != nil && w.up.Receive(&w.rx) > 0 {
-		n += w.rx.N
-		w.Process(stats.FromUp, &w.rx)
+	if w.up != nil {
+		abtest.Begin()
+		if w.up.Receive(&w.rx) > 0 {
+			n += w.rx.N
+			w.processTimed(stats.FromUp)
+		}
 	}
 	return n
+}
+
+// processTimed processes w.rx; in a paired A/B build (abtest.On) it also
+// adds a full batch's time since abtest.Begin to its variant.
+func (w *Worker) processTimed(dir stats.Dir) {
+	if !abtest.On {
+		w.Process(dir, &w.rx)
+		return
+	}
+	k, size := w.rx.N, 0
+	for i := range w.rx.Frames() {
+		size += w.rx.F[i].Len
+	}
+	w.Process(dir, &w.rx)
+	if k == port.BatchSize {
+		abtest.End(k, size)
+	}
+}
+
+// abInfo describes the run in a paired A/B report: the SAs of the
+// snapshot.
+func (w *Worker) abInfo() string {
+	if t := w.tables.Load(); t != nil {
+		return "sas=" + strconv.Itoa(t.SPI.Len())
+	}
+	return "sas=0"
 }
 
 // pending is a frame's state between the two passes over an AP->corporate
