@@ -80,28 +80,34 @@ func (sa *SA) setHot() {
 	}
 }
 
-// Prefetch brings into the cache, without changing anything, the memory
-// Open(pkt) or Seal will read besides the packet itself: the per-packet
-// part of the SA's State, the replay window's word for pkt's sequence
-// number and the cipher's key schedule and tables. The crypto object and
-// the State are asked for with prefetch.ForRead (on amd64 PREFETCHT0,
-// which does not wait for them); the window's word is read. It returns a
-// value derived from what it read, which means nothing (callers sum it
-// into a sink so the loads are not optimised away). pkt starts at the ESP
-// header; with a pkt too short to hold one (nil before a Seal) the window
-// is left alone. Call it only from the SA's worker (it reads the window
-// without synchronisation).
-func (sa *SA) Prefetch(pkt []byte) uint64 {
+// Prefetch asks for the memory Open or Seal will read besides the packet
+// and the replay window to be brought into the cache, without changing
+// anything and without waiting for it: the cipher's key schedule and
+// tables and the per-packet part of the SA's State (prefetch.ForRead; on
+// amd64 PREFETCHT0, which retires at once). It returns a value that means
+// nothing (callers sum it into a sink). A worker calls it for every
+// packet of a batch, then, once those lines have arrived, PrefetchWindow.
+func (sa *SA) Prefetch() uint64 {
 	// The crypto object first: its address is in the SA, which the caller
-	// has just read, while the window's word waits for the State.
-	h := prefetch.ForRead(sa.hot, sa.coldOff) +
-		prefetch.ForRead(unsafe.Add(sa.hot, sa.coldEnd), sa.hotSize-sa.coldEnd)
+	// has just read.
+	return prefetch.ForRead(sa.hot, sa.coldOff) +
+		prefetch.ForRead(unsafe.Add(sa.hot, sa.coldEnd), sa.hotSize-sa.coldEnd) +
+		prefetch.ForRead(unsafe.Pointer(sa.St), stateHotLen)
+}
+
+// PrefetchWindow asks for the replay window's word for pkt's sequence
+// number, without waiting for it; it reads the State to find the word, so
+// it belongs after Prefetch, once the State is in the cache. pkt starts at
+// the ESP header; with a pkt too short to hold one, or an SA without
+// anti-replay, it does nothing. It returns a value that means nothing.
+// Call it only from the SA's worker (it reads the window without
+// synchronisation).
+func (sa *SA) PrefetchWindow(pkt []byte) uint64 {
 	st := sa.St
-	h += prefetch.ForRead(unsafe.Pointer(st), stateHotLen)
-	if len(pkt) >= BaseHeaderLen && !st.noReplay {
-		seq := uint64(binary.BigEndian.Uint32(pkt[4:8]))
-		w := &st.win
-		h += w.ring[(seq>>blockShift)&w.mask]
+	if len(pkt) < BaseHeaderLen || st.noReplay {
+		return 0
 	}
-	return h
+	seq := uint64(binary.BigEndian.Uint32(pkt[4:8]))
+	w := &st.win
+	return prefetch.ForRead(unsafe.Pointer(&w.ring[(seq>>blockShift)&w.mask]), unsafe.Sizeof(w.ring[0]))
 }

@@ -96,7 +96,7 @@ func TestPrefetchChangesNothing(t *testing.T) {
 			pkts = append(pkts, pkts[5], forged, pkts[1][:7], pkts[2][:BaseHeaderLen], nil)
 			for i, p := range pkts {
 				a, b := bytes.Clone(p), bytes.Clone(p)
-				sink += rx.Prefetch(a)
+				sink += rx.Prefetch() + rx.PrefetchWindow(a)
 				pa, na, ra := rx.Open(a)
 				pb, nb, rb := ref.Open(b)
 				if ra != rb || na != nb || !bytes.Equal(pa, pb) {

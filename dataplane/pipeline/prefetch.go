@@ -2,8 +2,10 @@ package pipeline
 
 import (
 	"encoding/binary"
+	"unsafe"
 
 	"github.com/tunterm/tunterm/dataplane/hdr"
+	"github.com/tunterm/tunterm/dataplane/internal/prefetch"
 	"github.com/tunterm/tunterm/dataplane/port"
 	"github.com/tunterm/tunterm/dataplane/table"
 )
@@ -19,69 +21,97 @@ type preSA struct {
 	off int
 }
 
-// prefetchSA reads, for every ESP frame of an AP->corporate batch, the SA
-// and the state its decryption will read (the SA's lookup slot, the SA, its
-// peer, esp.SA.Prefetch), and the lookup slot, tunnel, cookie and counters
-// of the peer's first session (table.Peer.First, the session the decrypted
-// packet most likely names), before the batch is processed. With thousands
-// of tunnels and traffic spread over them every frame's SA is cold; reading
-// them in stages, each stage a loop over the batch whose loads do not
-// depend on each other, lets the cache misses of different frames overlap
-// instead of coming one after another inside Open. It changes nothing;
-// what fromDown later finds is authoritative.
+// prefetchSA asks, for every ESP frame of an AP->corporate batch, for
+// the state its decryption will read to be brought into the cache: the
+// SA's lookup slot and the SA, its peer, the ESP SA's crypto object, State
+// and replay-window word (esp.SA.Prefetch, PrefetchWindow), and the lookup
+// slot, tunnel, cookie and counters of the peer's first session
+// (table.Peer.First, the session the decrypted packet most likely
+// names). With thousands of tunnels and traffic spread over them every
+// frame's SA is cold. The work goes in stages, each a loop over the batch
+// that asks for the lines the next stage reads (prefetch.ForRead, which
+// does not wait): a stage's reads then find their lines arrived, and the
+// cache misses of all the batch's frames overlap instead of coming one
+// after another inside Open, or stalling a loop once the core's reorder
+// window is full of waiting loads (performance.md, "The SA lookups
+// software-pipelined"). It changes nothing; what fromDown later finds is
+// authoritative.
 func (w *Worker) prefetchSA(t *table.Tables, in *port.Batch) {
 	var h uint64
 	pre := &w.pre
+	// 1. The headers (asked for by Process): the SPI lookup slots.
 	for i := range in.Frames() {
 		b := in.F[i].Bytes()
 		off := espOffset(b)
-		if off == 0 {
-			pre[i] = preSA{}
-			continue
+		pre[i] = preSA{off: off}
+		if off != 0 {
+			h += t.SPI.Prefetch(binary.BigEndian.Uint32(b[off:]))
 		}
-		pre[i] = preSA{t.SPI.Get(binary.BigEndian.Uint32(b[off:])), off}
 	}
+	// 2. The slots: the SAs.
+	for i := range in.Frames() {
+		if off := pre[i].off; off != 0 {
+			sa := t.SPI.Get(binary.BigEndian.Uint32(in.F[i].Bytes()[off:]))
+			pre[i].sa = sa
+			if sa != nil {
+				h += prefetch.ForRead(unsafe.Pointer(sa), unsafe.Sizeof(*sa))
+			}
+		}
+	}
+	// 3. The SAs: their peers and ESP SAs.
 	for i := range in.Frames() {
 		if sa := pre[i].sa; sa != nil {
-			h += uint64(sa.Peer.Owner) + uint64(sa.ESP.SPI())
+			h += prefetch.ForRead(unsafe.Pointer(sa.Peer), unsafe.Sizeof(*sa.Peer)) +
+				prefetch.ForRead(unsafe.Pointer(sa.ESP), unsafe.Sizeof(*sa.ESP))
 		}
 	}
+	// 4. The peers and ESP SAs, for the SAs this worker owns: the crypto
+	// objects and States, the peers' states and first sessions.
 	for i := range in.Frames() {
 		p := &pre[i]
-		if sa := p.sa; sa != nil && sa.Peer.Owner == w.ID {
-			h += sa.ESP.Prefetch(in.F[i].Bytes()[p.off:])
-			if ps := sa.Peer.St; ps != nil {
-				h += ps.NextHop.Load()
-			}
-			if s := sa.Peer.First.Load(); s != nil {
-				h += uint64(s.LocalID) + uint64(len(s.LocalCookie))
-			}
+		sa := p.sa
+		if sa == nil {
 			continue
 		}
-		p.sa = nil
+		if sa.Peer.Owner != w.ID {
+			p.sa = nil
+			continue
+		}
+		h += sa.ESP.Prefetch()
+		if ps := sa.Peer.St; ps != nil {
+			h += prefetch.ForRead(unsafe.Pointer(ps), unsafe.Sizeof(*ps))
+		}
+		if s := sa.Peer.First.Load(); s != nil {
+			h += prefetch.ForRead(unsafe.Pointer(s), unsafe.Sizeof(*s))
+		}
 	}
-	// The session the decrypted packet will name is most likely the
-	// peer's first: read its lookup slot, tunnel, cookie and counters.
+	// 5. The States and sessions: the replay-window words; the sessions'
+	// lookup slots, tunnels, counters and cookies.
 	for i := range in.Frames() {
 		p := &pre[i]
-		if p.sa == nil {
+		sa := p.sa
+		if sa == nil {
 			continue
 		}
-		if s := p.sa.Peer.First.Load(); s != nil {
-			if t.SID.Get(s.LocalID) != nil {
-				h++
-			}
+		h += sa.ESP.PrefetchWindow(in.F[i].Bytes()[p.off:])
+		if s := sa.Peer.First.Load(); s != nil {
+			h += t.SID.Prefetch(s.LocalID)
 			if s.Tunnel != nil && s.St != nil { // never nil from the programmer; a hint must not panic
-				h += uint64(s.Tunnel.Proto) + s.St.RxPackets.Load()
+				h += prefetch.ForRead(unsafe.Pointer(&s.Tunnel.Native), tunnelTail) +
+					prefetch.ForRead(unsafe.Pointer(s.St), unsafe.Sizeof(*s.St))
 			}
 			if len(s.LocalCookie) > 0 {
-				h += uint64(s.LocalCookie[0])
+				h += prefetch.ForRead(unsafe.Pointer(&s.LocalCookie[0]), 1)
 			}
 		}
 		p.sa = nil
 	}
 	w.hint += h
 }
+
+// tunnelTail is the size of what follows a Tunnel's VLAN set (Native,
+// Proto, MTU), which every frame of its sessions reads.
+const tunnelTail = unsafe.Sizeof(table.Tunnel{}) - unsafe.Offsetof(table.Tunnel{}.Native)
 
 // espOffset returns the offset of the ESP header in an untagged Ethernet
 // frame carrying ESP or ESP-in-UDP/4500 in IPv4 or in IPv6 without

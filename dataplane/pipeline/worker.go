@@ -370,7 +370,7 @@ func (w *Worker) prefetchUp(t *table.Tables, in *port.Batch) {
 			h += ps.NextHop.Load()
 		}
 		if out := s.Peer.Out; out != nil && out.ESP != nil {
-			h += out.ESP.Prefetch(nil)
+			h += out.ESP.Prefetch()
 		}
 	}
 	w.hint += h

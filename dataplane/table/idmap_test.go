@@ -16,12 +16,14 @@ func TestIDMap(t *testing.T) {
 			t.Fatalf("Len = %d, want %d", im.Len(), n)
 		}
 		for k, v := range m {
+			im.Prefetch(k)
 			if got := im.Get(k); got != v {
 				t.Fatalf("Get(%#x) = %d, want %d", k, got, v)
 			}
 		}
 		for range 1000 {
 			k := rand.Uint32()
+			im.Prefetch(k)
 			if _, in := m[k]; !in && im.Get(k) != 0 {
 				t.Fatalf("Get(%#x) found a missing key", k)
 			}
@@ -43,6 +45,15 @@ func TestIDMap(t *testing.T) {
 	}
 	if a := testing.AllocsPerRun(100, func() { im.Get(0x1234) }); a != 0 {
 		t.Errorf("Get allocates %v", a)
+	}
+	if a := testing.AllocsPerRun(100, func() { im.Prefetch(0x1234) }); a != 0 {
+		t.Errorf("Prefetch allocates %v", a)
+	}
+	// A snapshot without SAs has a zero IDMap: Prefetch is asked for
+	// every ESP frame all the same.
+	var zero IDMap[*int]
+	if zero.Prefetch(0x1234) != 0 || zero.Get(0x1234) != nil {
+		t.Error("the zero IDMap answered")
 	}
 }
 
