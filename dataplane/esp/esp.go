@@ -72,7 +72,7 @@ func (sa *SA) Open(pkt []byte) (payload []byte, next uint8, r stats.Reason) {
 			return nil, 0, stats.Integrity
 		}
 	default:
-		if st.mac != nil {
+		if sa.integ != IntegNone {
 			sa.icv(st, pkt[:ctEnd], seq)
 			if subtle.ConstantTimeCompare(st.sum[:sa.icvLen], pkt[ctEnd:]) != 1 {
 				st.IntegrityErrors.Add(1)
@@ -186,7 +186,7 @@ func (sa *SA) Seal(buf []byte, off, n int, next uint8) (start, end int, r stats.
 		copy(st.ctr.blk[4:12], iv)
 		sa.ctr.xor(&st.ctr, ct)
 	case kindCBC:
-		if st.ivOverride != nil {
+		if st.testIV {
 			copy(iv, st.ivOverride)
 		} else {
 			clear(st.iv[:8])
@@ -196,7 +196,7 @@ func (sa *SA) Seal(buf []byte, off, n int, next uint8) (start, end int, r stats.
 		st.cbcEIV.SetIV(iv)
 		st.cbcEnc.CryptBlocks(ct, ct)
 	}
-	if st.mac != nil {
+	if sa.integ != IntegNone { // not st.mac: it sits on one of State's cold lines
 		sa.icv(st, buf[start:ctEnd], seq)
 		copy(buf[ctEnd:end], st.sum[:sa.icvLen])
 	}
@@ -207,7 +207,7 @@ func (sa *SA) Seal(buf []byte, off, n int, next uint8) (start, end int, r stats.
 // seqIV writes the 8-byte IV of a counter-based transform: the sequence
 // number, or the test override.
 func (sa *SA) seqIV(st *State, iv []byte, seq uint64) {
-	if st.ivOverride != nil {
+	if st.testIV {
 		copy(iv, st.ivOverride)
 		return
 	}

@@ -21,7 +21,7 @@ func (sa *SA) setNextSeq(seq uint64) {
 }
 
 // setIV makes Seal send iv instead of the IV it would derive.
-func (sa *SA) setIV(iv []byte) { sa.St.ivOverride = iv }
+func (sa *SA) setIV(iv []byte) { sa.St.ivOverride, sa.St.testIV = iv, iv != nil }
 
 // setReplayTop empties the replay window and makes top the highest sequence
 // number seen (for ESN inference far from 0).

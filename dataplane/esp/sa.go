@@ -126,6 +126,9 @@ type State struct {
 	// (2^32-1, or 2^64-1 with ESN); Seal refuses from then on.
 	Overflow atomic.Bool
 	noReplay bool
+	// testIV says that ivOverride is set; Seal checks this, on a hot
+	// line, instead of ivOverride itself, on a cold one.
+	testIV bool
 
 	win    window   // inbound
 	seqOut uint64   // outbound: last sequence number used (0 = none)
@@ -157,7 +160,7 @@ type State struct {
 	iv     [16]byte // CBC IV
 	ctr    ctrScratch
 
-	// ivOverride, when set, replaces the IV Seal would derive. Tests only:
+	// ivOverride, when testIV is set, replaces the IV Seal would derive. Tests only:
 	// it reproduces RFC and draft vectors whose IV is not our choice.
 	ivOverride []byte
 }
