@@ -220,12 +220,15 @@ func (w *Worker) Process(dir stats.Dir, in *port.Batch) {
 	// for them writable ahead of use rather than shared on the first read
 	// and then again on the first write: now the first headerLen bytes of
 	// every frame (which prefetchSA and prefetchUp read) and the whole of
-	// the first frameAhead frames; then the loop that processes frame i
-	// asks for frame i+frameAhead.
+	// the first frameAhead frames (from the corporate side with the room
+	// their encapsulation writes around them, encapSpan); then the loop
+	// that processes frame i asks for frame i+frameAhead.
 	for i := range in.Frames() {
 		b := in.F[i].Bytes()
 		if i >= frameAhead {
 			b = b[:min(len(b), headerLen)]
+		} else if dir == stats.FromUp {
+			b = encapSpan(&in.F[i])
 		}
 		prefetch.ForWrite(b)
 	}
@@ -238,7 +241,7 @@ func (w *Worker) Process(dir stats.Dir, in *port.Batch) {
 	}
 	for i := range in.Frames() {
 		if j := i + frameAhead; j < in.N {
-			prefetch.ForWrite(in.F[j].Bytes())
+			prefetch.ForWrite(encapSpan(&in.F[j]))
 		}
 		f := &in.F[i]
 		w.tally.RxPkts[dir]++
@@ -268,6 +271,21 @@ func (w *Worker) Process(dir stats.Dir, in *port.Batch) {
 // more than a line takes to come over from the other CPU (performance.md,
 // "Frames asked for writable").
 const frameAhead = 4
+
+// encapSpan is the part of a frame's chunk that the corporate -> AP path
+// writes: the frame, encrypted in place, the encapsulation in front of it
+// (Ethernet, IP, ESP and L2TPv3 headers: up to encapRoom bytes, two lines
+// for the usual shapes) and the ESP trailer and ICV after it (trailerRoom).
+// Those lines were last written when the chunk last carried a frame, not
+// by the kernel's copy of this one, and come as cold as the frame's own.
+func encapSpan(f *port.Frame) []byte {
+	return f.Buf[max(0, f.Off-encapRoom):min(len(f.Buf), f.Off+f.Len+trailerRoom)]
+}
+
+const (
+	encapRoom   = 128
+	trailerRoom = 64
+)
 
 // headerLen is how much of every frame of a batch the worker asks for
 // writable before anything else: the Ethernet, IP, UDP and ESP headers
