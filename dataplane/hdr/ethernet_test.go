@@ -91,10 +91,13 @@ func gopacketEth(t *testing.T, frame []byte) hdr.Eth {
 	if el.EthernetType == layers.EthernetTypeLLC {
 		e.EtherType = el.Length // the 802.3 length, returned unchanged
 	}
-	for _, l := range p.Layers() {
+	// Only tags right after the Ethernet header count: in an 802.3 frame
+	// gopacket may find a Dot1Q after LLC and SNAP (type 0x8100 in the
+	// SNAP header), which is payload, not a tag of this frame.
+	for _, l := range p.Layers()[1:] {
 		q, ok := l.(*layers.Dot1Q)
 		if !ok || e.Tags == 2 {
-			continue
+			break
 		}
 		if e.Tags == 0 {
 			e.VLAN, e.PCP, e.QinQ = q.VLANIdentifier, q.Priority, el.EthernetType == layers.EthernetTypeQinQ
