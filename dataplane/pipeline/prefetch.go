@@ -33,7 +33,7 @@ type preSA struct {
 // does not wait): a stage's reads then find their lines arrived, and the
 // cache misses of all the batch's frames overlap instead of coming one
 // after another inside Open, or stalling a loop once the core's reorder
-// window is full of waiting loads (performance.md, "The SA lookups
+// window is full of waiting loads (performance.md, "the SA lookups
 // software-pipelined"). It changes nothing; what fromDown later finds is
 // authoritative.
 func (w *Worker) prefetchSA(t *table.Tables, in *port.Batch) {
