@@ -274,10 +274,14 @@ const frameAhead = 4
 
 // encapSpan is the part of a frame's chunk that the corporate -> AP path
 // writes: the frame, encrypted in place, the encapsulation in front of it
-// (Ethernet, IP, ESP and L2TPv3 headers: up to encapRoom bytes, two lines
-// for the usual shapes) and the ESP trailer and ICV after it (trailerRoom).
-// Those lines were last written when the chunk last carried a frame, not
-// by the kernel's copy of this one, and come as cold as the frame's own.
+// (Ethernet, IP, ESP and L2TPv3 headers) and the ESP trailer and ICV after
+// it. Those lines were last written when the chunk last carried a frame,
+// not by the kernel's copy of this one, and come as cold as the frame's
+// own. encapRoom covers the encapsulation of transport mode (at most 110
+// bytes: IPv6, NAT-T, an 8-byte cookie; TestEncapSpan checks the IPv4
+// shape); ESP tunnel mode adds an inner IP header, whose extra line is then
+// simply not asked for ahead. trailerRoom covers padding, the two trailer
+// bytes and the longest ICV (32 bytes).
 func encapSpan(f *port.Frame) []byte {
 	return f.Buf[max(0, f.Off-encapRoom):min(len(f.Buf), f.Off+f.Len+trailerRoom)]
 }
