@@ -20,6 +20,7 @@ var (
 	frames [2]uint64
 	bytes  [2]uint64
 	info   func() string
+	failed bool // a report could not be written (said once on stderr)
 )
 
 // B reports whether the batch being received and processed runs variant B.
@@ -40,7 +41,11 @@ func End(n, size int) {
 	bytes[v] += uint64(size)
 	batch++
 	if batch%every == 0 && out != "" {
-		os.WriteFile(fmt.Sprintf("%s.%d", out, os.Getpid()), []byte(Report()+"\n"), 0o644)
+		err := os.WriteFile(fmt.Sprintf("%s.%d", out, os.Getpid()), []byte(Report()+"\n"), 0o644)
+		if err != nil && !failed {
+			failed = true // once: the run goes on, without a report
+			fmt.Fprintf(os.Stderr, "abtest: cannot write the A/B report (TT_AB_OUT): %v\n", err)
+		}
 	}
 }
 

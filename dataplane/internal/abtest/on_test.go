@@ -15,6 +15,7 @@ import (
 // next batch's, each batch's time goes to its own variant, and the report
 // file appears under TT_AB_OUT with B/A from those times.
 func TestAlternates(t *testing.T) {
+	reset()
 	out = filepath.Join(t.TempDir(), "ab")
 	every = 4
 	SetInfo(func() string { return "sas=7" })
@@ -44,4 +45,24 @@ func TestAlternates(t *testing.T) {
 	if ratio, err := strconv.ParseFloat(strings.TrimSpace(r[i+4:]), 64); err != nil || ratio <= 1 {
 		t.Errorf("report %q: B/A %v (%v), want above 1", r, ratio, err)
 	}
+}
+
+// TestReportNotWritable: a TT_AB_OUT that cannot be written is said once
+// and the run goes on, switching and timing as before.
+func TestReportNotWritable(t *testing.T) {
+	reset()
+	out = filepath.Join(t.TempDir(), "missing", "ab")
+	every = 1
+	for range 4 {
+		Begin()
+		End(64, 64*100)
+	}
+	if !failed || batch != 4 || frames[0] != 2*64 || frames[1] != 2*64 {
+		t.Fatalf("failed %v, batch %d, frames %v: want the failure noted and 4 batches timed", failed, batch, frames)
+	}
+}
+
+// reset clears the switch's state between tests.
+func reset() {
+	batch, ns, frames, bytes, info, failed = 0, [2]uint64{}, [2]uint64{}, [2]uint64{}, nil, false
 }
