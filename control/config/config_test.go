@@ -495,6 +495,8 @@ func TestParseInvalid(t *testing.T) {
 			[]string{"static_peer", "not found"}},
 		{"ports.idle unknown", func(t *testing.T) string { return edit(t, "upstream:", "ports: {idle: busy}\nupstream:") },
 			[]string{"ports.idle", `"busy"`}},
+		{"ports.prefetch unknown", func(t *testing.T) string { return edit(t, "upstream:", "ports: {prefetch: maybe}\nupstream:") },
+			[]string{"ports.prefetch", `"maybe"`, "auto, on or off"}},
 		{"ports.ring_size not a power of two", func(t *testing.T) string { return edit(t, "upstream:", "ports: {ring_size: 3000}\nupstream:") },
 			[]string{"ports.ring_size", "3000"}},
 		{"empty file", func(*testing.T) string { return "" }, []string{"config is empty"}},
@@ -619,4 +621,21 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPortsPrefetch: ports.prefetch defaults to auto and takes on and off.
+func TestPortsPrefetch(t *testing.T) {
+	for _, tc := range []struct{ yml, want string }{
+		{issueExample, "auto"},
+		{edit(t, "upstream:", "ports: {prefetch: on}\nupstream:"), "on"},
+		{edit(t, "upstream:", "ports: {prefetch: off}\nupstream:"), "off"},
+	} {
+		c, err := Parse([]byte(tc.yml))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.want, err)
+		}
+		if c.Ports.Prefetch != tc.want {
+			t.Errorf("ports.prefetch = %q, want %q", c.Ports.Prefetch, tc.want)
+		}
+	}
 }

@@ -45,6 +45,12 @@ type Ports struct {
 	// worker's core is always 100 % busy, but a burst never waits for a
 	// napping worker).
 	Idle string `yaml:"idle"`
+	// Prefetch is whether a worker asks for the tables' lines of an AP ->
+	// corporate batch ahead of its lookups (the SA prefetch): auto (the
+	// default: when the snapshot holds at least pipeline.PrefetchAutoSAs
+	// inbound SAs; below that the tables stay in the cache and asking
+	// costs more than it saves), on, or off.
+	Prefetch string `yaml:"prefetch"`
 }
 
 func (c *Config) validateDataplane() error {
@@ -85,6 +91,13 @@ func (c *Config) validateDataplane() error {
 	case "sleep", "spin":
 	default:
 		return fmt.Errorf("ports.idle: %q is not sleep or spin", p.Idle)
+	}
+	switch p.Prefetch {
+	case "":
+		p.Prefetch = "auto"
+	case "auto", "on", "off":
+	default:
+		return fmt.Errorf("ports.prefetch: %q is not auto, on or off", p.Prefetch)
 	}
 	if p.RingSize < 64 || p.RingSize > 32768 || p.RingSize&(p.RingSize-1) != 0 {
 		return fmt.Errorf("ports.ring_size: %d is not a power of two in 64..32768", p.RingSize)

@@ -188,13 +188,20 @@ func (d *Daemon) start() error {
 	if err != nil {
 		return err
 	}
+	prefetchMin := pipeline.PrefetchAutoSAs // ports.prefetch: auto
+	switch c.Ports.Prefetch {
+	case "on":
+		prefetchMin = 0
+	case "off":
+		prefetchMin = -1
+	}
 	for i, wk := range d.workers {
 		wk.cpu, wk.spin = -1, c.Ports.Idle == "spin"
 		if len(cpus) > 0 {
 			wk.cpu = cpus[i]
 		}
 		wk.w = pipeline.NewWorker(pipeline.Config{ID: i, Tables: &d.store, FDB: d.fdb, Pool: wk.pool,
-			Down: wk.down, Up: wk.up, Mesh: mesh, TxVia: 0})
+			Down: wk.down, Up: wk.up, Mesh: mesh, TxVia: 0, PrefetchMinSAs: prefetchMin})
 	}
 	// One P per worker plus one for everything else, so the control plane
 	// never preempts a worker to run.

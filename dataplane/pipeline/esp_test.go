@@ -11,6 +11,7 @@ import (
 
 	"github.com/tunterm/tunterm/dataplane/esp"
 	"github.com/tunterm/tunterm/dataplane/hdr"
+	"github.com/tunterm/tunterm/dataplane/pipeline"
 	"github.com/tunterm/tunterm/dataplane/port"
 	"github.com/tunterm/tunterm/dataplane/stats"
 )
@@ -401,5 +402,26 @@ func TestReloadKeepsSAState(t *testing.T) {
 	}
 	if n := seqOut(); n != 1 {
 		t.Errorf("outbound seq with new keys = %d, want 1", n)
+	}
+}
+
+// TestPrefetchMinSAs: the SA prefetch runs only for snapshots with at least
+// Config.PrefetchMinSAs inbound SAs (0: always, negative: never), and the
+// frame is forwarded alike either way.
+func TestPrefetchMinSAs(t *testing.T) {
+	s := suites[0]
+	for _, tc := range []struct {
+		min  int
+		want int // the ESP header's offset when prefetched
+	}{{0, hdr.EthLen + hdr.IPv4MinLen}, {1, hdr.EthLen + hdr.IPv4MinLen}, {2, 0}, {pipeline.PrefetchAutoSAs, 0}, {-1, 0}} {
+		r := newRigWith(t, espYAML(s), pipeline.Config{PrefetchMinSAs: tc.min})
+		f := inner(t, c1, host, 200, []byte("payload"))
+		up, _, drops := r.send(stats.FromDown, apFrame(t, apSA(t, s), f))
+		if len(up) != 1 || len(drops) != 0 || string(up[0]) != string(f) {
+			t.Fatalf("min %d: up %d drops %v", tc.min, len(up), drops)
+		}
+		if got := pipeline.PrefetchedOff(r.w, 0); got != tc.want {
+			t.Errorf("min %d (1 SA): prefetchSA found the ESP header at %d, want %d", tc.min, got, tc.want)
+		}
 	}
 }

@@ -39,6 +39,12 @@ type rig struct {
 
 func newRig(tb testing.TB, yml string) *rig {
 	tb.Helper()
+	return newRigWith(tb, yml, pipeline.Config{})
+}
+
+// newRigWith is newRig with the worker's tunables (PrefetchMinSAs) from wc.
+func newRigWith(tb testing.TB, yml string, wc pipeline.Config) *rig {
+	tb.Helper()
 	c, err := config.Parse([]byte(yml))
 	if err != nil {
 		tb.Fatalf("config: %v", err)
@@ -61,7 +67,7 @@ func newRig(tb testing.TB, yml string) *rig {
 		}
 	}
 	r.w = pipeline.NewWorker(pipeline.Config{Tables: r.store, FDB: r.fdb, Pool: r.pool, Down: r.down, Up: r.up,
-		Clock: func() time.Time { return r.now }})
+		Clock: func() time.Time { return r.now }, PrefetchMinSAs: wc.PrefetchMinSAs})
 	r.w.Taps.Set(func(_ stats.Dir, _ []byte, _ int64, why stats.Reason) {
 		if r.keep {
 			r.drops = append(r.drops, why)
