@@ -45,6 +45,7 @@ type Options struct {
 	GenRepeat            int    // ttgen send --repeat at full load (frames per BPF_PROG_RUN call)
 	DUTCPUs              []int  // worker i runs on DUTCPUs[i]
 	DUTIdle              string // tunterm's ports.idle (sleep | spin; "": its default)
+	DUTPrefetch          string // tunterm's ports.prefetch (auto | on | off; "": its default)
 	Queues               int
 	Out                  string // results directory
 	Bin                  string // directory with tunterm, ttgen, xskfwd; "" builds them
@@ -164,6 +165,9 @@ type Machine struct {
 	Paced     string `json:"gen_paced_method"`
 	// DUTIdle is tunterm's ports.idle ("" before it was recorded: sleep).
 	DUTIdle string `json:"dut_idle,omitempty"`
+	// DUTPrefetch is tunterm's ports.prefetch ("" before it was recorded:
+	// always on, which auto's threshold of 1,000 SAs replaced).
+	DUTPrefetch string `json:"dut_prefetch,omitempty"`
 	// THP is /sys/kernel/mm/transparent_hugepage/enabled, the selected
 	// mode in brackets: only with "always" is the Go heap (tunterm's
 	// tables) on huge pages (docs/deployment.md).
@@ -491,8 +495,15 @@ func (o *Options) writeConfig(ctx context.Context, bins Bins, path string, c Cas
 		return err
 	}
 	_, err = fmt.Fprintf(f, "cpus: [%s]\n", strings.ReplaceAll(joinInts(o.DUTCPUs[:c.Workers]), ",", ", "))
-	if err == nil && o.DUTIdle != "" {
-		_, err = fmt.Fprintf(f, "ports: {idle: %s}\n", o.DUTIdle)
+	var ports []string
+	if o.DUTIdle != "" {
+		ports = append(ports, "idle: "+o.DUTIdle)
+	}
+	if o.DUTPrefetch != "" {
+		ports = append(ports, "prefetch: "+o.DUTPrefetch)
+	}
+	if err == nil && len(ports) > 0 {
+		_, err = fmt.Fprintf(f, "ports: {%s}\n", strings.Join(ports, ", "))
 	}
 	return errors.Join(err, f.Close())
 }
@@ -575,7 +586,8 @@ func moduleRoot() (string, error) {
 const thpFile = "/sys/kernel/mm/transparent_hugepage/enabled"
 
 func machine(o Options) Machine {
-	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Queues: o.Queues, Method: o.Method, Paced: o.PacedMethod, DUTIdle: o.DUTIdle}
+	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Queues: o.Queues, Method: o.Method, Paced: o.PacedMethod, DUTIdle: o.DUTIdle,
+		DUTPrefetch: o.DUTPrefetch}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}

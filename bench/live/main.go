@@ -77,6 +77,7 @@ func cmdRun(args []string) int {
 	fs.StringVar(&o.PacedMethod, "paced-method", o.PacedMethod, "ttgen send method for the paced rerun: afpacket | xdp")
 	fs.IntVar(&o.GenCPU, "gen-cpu", o.GenCPU, "CPU of the generator (its veth's NAPI and the DUT's XDP receive run there too)")
 	fs.StringVar(&o.DUTIdle, "dut-idle", o.DUTIdle, "tunterm's ports.idle: sleep | spin (empty: tunterm's default, sleep)")
+	fs.StringVar(&o.DUTPrefetch, "dut-prefetch", o.DUTPrefetch, "tunterm's ports.prefetch: auto | on | off (empty: tunterm's default, auto)")
 	fs.IntVar(&o.GenRepeat, "gen-repeat", o.GenRepeat, "frames per BPF_PROG_RUN call of the xdp generator at full load (each call ends with a ~25 ms pause; 0: ttgen's default)")
 	fs.IntVar(&o.RestCPU, "dut-rest-cpu", o.RestCPU, "CPU of the DUT's threads other than its workers (-1: not pinned)")
 	dutCPUs := fs.String("dut-cpus", "1,0", "CPU of DUT worker i, comma-separated")
