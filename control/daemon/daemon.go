@@ -188,13 +188,7 @@ func (d *Daemon) start() error {
 	if err != nil {
 		return err
 	}
-	prefetchMin := pipeline.PrefetchAutoSAs // ports.prefetch: auto
-	switch c.Ports.Prefetch {
-	case "on":
-		prefetchMin = 0
-	case "off":
-		prefetchMin = -1
-	}
+	prefetchMin := prefetchMinSAs(c.Ports.Prefetch)
 	for i, wk := range d.workers {
 		wk.cpu, wk.spin = -1, c.Ports.Idle == "spin"
 		if len(cpus) > 0 {
@@ -214,7 +208,8 @@ func (d *Daemon) start() error {
 	}
 	d.log.Info("dataplane running", "driver", d.driver, "workers", n, "cpus", cpus,
 		"downstream", d.down.name, "downstream_queues", d.down.queues,
-		"upstream", d.up.name, "upstream_queues", d.up.queues)
+		"upstream", d.up.name, "upstream_queues", d.up.queues,
+		"prefetch", prefetchNote(c.Ports.Prefetch))
 	impl, why := esp.GCMImplementation()
 	d.log.Info("ESP AES-GCM implementation", "impl", impl, "why", why)
 	d.noteIsolation(cpus)
@@ -817,4 +812,23 @@ func (d *Daemon) cleanup() {
 		attrs = append(attrs, nic.attrs()...)
 		d.log.Info("final counters", append(attrs, "not_forwarded", strings.Join(drops, " "))...)
 	}
+}
+
+// prefetchNote says what ports.prefetch does, for the start-up log line.
+func prefetchNote(mode string) string {
+	if mode == "auto" {
+		return fmt.Sprintf("auto (from %d inbound SAs)", pipeline.PrefetchAutoSAs)
+	}
+	return mode
+}
+
+// prefetchMinSAs maps ports.prefetch to pipeline.Config.PrefetchMinSAs.
+func prefetchMinSAs(mode string) int {
+	switch mode {
+	case "on":
+		return 0
+	case "off":
+		return -1
+	}
+	return pipeline.PrefetchAutoSAs // auto
 }
