@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -68,39 +70,39 @@ func (c *Config) validateDataplane() error {
 		return fmt.Errorf("cpus: %d CPUs listed for workers: %d (list one CPU per worker)", len(c.CPUs), c.Workers.N)
 	}
 	p := &c.Ports
-	switch p.Driver {
-	case "":
-		p.Driver = "auto"
-	case "auto", "afxdp", "afpacket":
-	default:
-		return fmt.Errorf("ports.driver: %q is not auto, afxdp or afpacket", p.Driver)
-	}
-	switch p.XDPMode {
-	case "":
-		p.XDPMode = "auto"
-	case "auto", "native", "generic":
-	default:
-		return fmt.Errorf("ports.xdp_mode: %q is not auto, native or generic", p.XDPMode)
+	for _, e := range []struct {
+		key     string
+		v       *string
+		allowed []string // the default first
+	}{
+		{"ports.driver", &p.Driver, []string{"auto", "afxdp", "afpacket"}},
+		{"ports.xdp_mode", &p.XDPMode, []string{"auto", "native", "generic"}},
+		{"ports.idle", &p.Idle, []string{"sleep", "spin"}},
+		{"ports.prefetch", &p.Prefetch, []string{"auto", "on", "off"}},
+	} {
+		if err := oneOf(e.key, e.v, e.allowed); err != nil {
+			return err
+		}
 	}
 	if p.RingSize == 0 {
 		p.RingSize = 2048
-	}
-	switch p.Idle {
-	case "":
-		p.Idle = "sleep"
-	case "sleep", "spin":
-	default:
-		return fmt.Errorf("ports.idle: %q is not sleep or spin", p.Idle)
-	}
-	switch p.Prefetch {
-	case "":
-		p.Prefetch = "auto"
-	case "auto", "on", "off":
-	default:
-		return fmt.Errorf("ports.prefetch: %q is not auto, on or off", p.Prefetch)
 	}
 	if p.RingSize < 64 || p.RingSize > 32768 || p.RingSize&(p.RingSize-1) != 0 {
 		return fmt.Errorf("ports.ring_size: %d is not a power of two in 64..32768", p.RingSize)
 	}
 	return nil
+}
+
+// oneOf sets an empty *v to allowed[0], the default, and refuses a value
+// not in allowed, naming key and the choices.
+func oneOf(key string, v *string, allowed []string) error {
+	if *v == "" {
+		*v = allowed[0]
+		return nil
+	}
+	if slices.Contains(allowed, *v) {
+		return nil
+	}
+	n := len(allowed) - 1
+	return fmt.Errorf("%s: %q is not %s or %s", key, *v, strings.Join(allowed[:n], ", "), allowed[n])
 }
