@@ -166,7 +166,7 @@ type Machine struct {
 	// DUTIdle is tunterm's ports.idle ("" before it was recorded: sleep).
 	DUTIdle string `json:"dut_idle,omitempty"`
 	// DUTPrefetch is tunterm's ports.prefetch ("" before it was recorded:
-	// always on, which auto's threshold of 1,000 SAs replaced).
+	// always on, which auto's threshold of 700 SAs replaced).
 	DUTPrefetch string `json:"dut_prefetch,omitempty"`
 	// THP is /sys/kernel/mm/transparent_hugepage/enabled, the selected
 	// mode in brackets: only with "always" is the Go heap (tunterm's

@@ -104,10 +104,10 @@ type Config struct {
 // PrefetchAutoSAs is the default of Config.PrefetchMinSAs (ports.prefetch:
 // auto). Measured live on the lab VM (performance.md, "Session 12: the
 // SA prefetch only where it pays"): without it, AP -> corporate batches
-// took 1.5-2.3 % less time at 500 tunnels and 128 B, whose tables stay in
-// the cache (about the same at 1400 B), and 1.4-19.5 % more from 2,000
-// tunnels on.
-const PrefetchAutoSAs = 1000
+// took 1.3-2.3 % less time at 500 and 600 tunnels and 128 B, whose tables
+// stay in the cache (about the same at 1400 B), and from 700 tunnels on
+// up to 4.6 % more (1400 B), from 2,000 on up to 19.5 % more.
+const PrefetchAutoSAs = 700
 
 // NewWorker returns a worker for cfg.
 func NewWorker(cfg Config) *Worker {
