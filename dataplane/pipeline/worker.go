@@ -320,8 +320,9 @@ const (
 // that the batch's first pass reads.
 const headerLen = hdr.EthLen + hdr.IPv6Len + hdr.UDPLen + 8
 
-// processDown runs an AP->corporate batch in two passes: first the SAs of
-// the batch's ESP frames are read (prefetchSA); then every frame
+// processDown runs an AP->corporate batch in two passes: first, for tables
+// of at least prefetchMin inbound SAs, the SAs of the batch's ESP frames
+// are asked for (prefetchSA); then every frame
 // is parsed, decrypted and decapsulated up to its inner Ethernet frame; then
 // the FDB slots of all inner source and destination MACs are read in one
 // tight loop, so that their cache misses (one per frame with thousands of

@@ -171,8 +171,7 @@ func (g *GCM) Open(dst, nonce, ciphertext, aad []byte) ([]byte, error) {
 	le := binary.LittleEndian
 	d0 := le.Uint64(acc[0:]) ^ le.Uint64(ks[0:]) ^ le.Uint64(tag[0:])
 	d1 := le.Uint64(acc[8:]) ^ le.Uint64(ks[8:]) ^ le.Uint64(tag[8:])
-	d := d0 | d1
-	if d != 0 {
+	if d0|d1 != 0 {
 		clear(out)
 		return nil, errOpen
 	}
