@@ -31,4 +31,7 @@ func ctrXOR(rk *[15][16]byte, nr int, j0 *[16]byte, dst, src *byte, n int, extra
 func ghash(htab *table, acc, first *[16]byte, src *byte, n int, last *byte, m int)
 
 //go:noescape
+func ghashShort(htab *table, acc, first *[16]byte, src *byte, n int, last *byte, m int)
+
+//go:noescape
 func ghashInit(h *[16]byte, htab *table)

@@ -236,7 +236,12 @@ func (g *GCM) hash(acc *[16]byte, aad, ct []byte) {
 	}
 	binary.BigEndian.PutUint64(last[end:], uint64(len(aad))*8)
 	binary.BigEndian.PutUint64(last[end+8:], uint64(len(ct))*8)
-	ghash(&g.htab, acc, &first, unsafe.SliceData(ct), full, &last[0], end/16+1)
+	m := end/16 + 1
+	if 1+full+m <= 16 { // up to 208 bytes of ct: one reduction (ghashShort)
+		ghashShort(&g.htab, acc, &first, unsafe.SliceData(ct), full, &last[0], m)
+		return
+	}
+	ghash(&g.htab, acc, &first, unsafe.SliceData(ct), full, &last[0], m)
 }
 
 // sliceForAppend extends in by n bytes and returns the whole slice and the

@@ -277,20 +277,20 @@ ctrWipe:
 	VPXOR   X7, X4, X4; \
 	VPXOR   X6, X5, X5
 
-// MULPAIR multiplies the two blocks in Y0 by the key powers at hoff(AX)
-// with Karatsuba and adds the products into lo Y4, hi Y5 and the
+// MULPAIR multiplies the two blocks in Y0 by the two key powers h (memory
+// or a register) with Karatsuba and adds the products into lo Y4, hi Y5 and the
 // unfinished middle Y6 (Y7..Y10 scratch). The middle is finished once,
 // after the last pair, by adding lo and hi. The powers' lo^hi halves are
 // computed here rather than stored: two more instructions per pair (no
 // slower in BenchmarkOpen/Seal on this project's Zen 3), and a table four
 // cache lines smaller for each SA's first packet to miss.
-#define MULPAIR(hoff) \
-	VPCLMULQDQ $0x00, hoff(AX), Y0, Y7; \
-	VPCLMULQDQ $0x11, hoff(AX), Y0, Y8; \
-	VPSHUFD    $0x4e, Y0, Y9;       \
-	VPXOR      Y0, Y9, Y9;          \
-	VPSHUFD    $0x4e, hoff(AX), Y10; \
-	VPXOR      hoff(AX), Y10, Y10;  \
+#define MULPAIR(h) \
+	VPCLMULQDQ $0x00, h, Y0, Y7; \
+	VPCLMULQDQ $0x11, h, Y0, Y8; \
+	VPSHUFD    $0x4e, Y0, Y9;    \
+	VPXOR      Y0, Y9, Y9;       \
+	VPSHUFD    $0x4e, h, Y10;    \
+	VPXOR      h, Y10, Y10;      \
 	VPCLMULQDQ $0x00, Y10, Y9, Y9;  \
 	VPXOR      Y7, Y4, Y4;          \
 	VPXOR      Y8, Y5, Y5;          \
@@ -301,13 +301,13 @@ ctrWipe:
 #define GHPAIR(soff, hoff) \
 	VMOVDQU soff(SI), Y0; \
 	VPSHUFB Y12, Y0, Y0;  \
-	MULPAIR(hoff)
+	MULPAIR(hoff(AX))
 
 #define FIRSTPAIR(hoff) \
 	VMOVDQU (SI), Y0;    \
 	VPSHUFB Y12, Y0, Y0; \
 	VPXOR   Y11, Y0, Y0; \
-	MULPAIR(hoff)
+	MULPAIR(hoff(AX))
 
 // MUL1 sets lo X4, hi X5 and middle X6 to the product of the block in X0
 // and the key power h (a register or memory; X7 scratch).
@@ -445,6 +445,100 @@ ghSumDone:
 	TESTQ R11, R11
 	JNZ   ghLast
 
+	VPSHUFB X12, X11, X11
+	VMOVDQU X11, (CX)
+	VZEROUPPER
+	RET
+
+// func ghashShort(htab *table, acc, first *[16]byte, src *byte, n int, last *byte, m int)
+//
+// What ghash does, for 1+n+m <= 16 blocks and first not nil, with one
+// reduction instead of up to four in a row: k = 1+n+m blocks in all, the
+// sum (acc+first)·H^k + src_0·H^(k-1) + ... + src_(n-1)·H^(m+1) +
+// last_0·H^m + ... + last_(m-1)·H, m = 1 or 2. Short messages (a 128-byte
+// frame's ESP payload is twelve blocks with its AAD and lengths) wait for
+// each reduction's chain of dependent multiplications; here every product
+// is independent and only the sum is reduced.
+//
+// Single blocks are multiplied as pairs whose upper lanes are zero (a VEX
+// 128-bit load clears them), with their power in Y14. first and last,
+// which the caller has just written, are loaded first: their loads may
+// wait for those stores while the src pairs are computed.
+TEXT ·ghashShort(SB), NOSPLIT, $0-56
+	MOVQ htab+0(FP), AX
+	MOVQ acc+8(FP), CX
+	MOVQ first+16(FP), R10
+	MOVQ src+24(FP), SI
+	MOVQ n+32(FP), DX
+	MOVQ last+40(FP), R11
+	MOVQ m+48(FP), BX
+
+	VMOVDQU bswap<>(SB), Y12
+	VMOVDQU gcmPoly<>(SB), X13
+	VMOVDQU (CX), X11
+	VPSHUFB X12, X11, X11 // the upper lane is zero
+
+	// R8: H^k, at htab+16*(16-k); R9: H^m, where last's powers start.
+	MOVQ $15, R8
+	SUBQ DX, R8
+	SUBQ BX, R8
+	SHLQ $4, R8
+	ADDQ AX, R8
+	MOVQ $16, R9
+	SUBQ BX, R9
+	SHLQ $4, R9
+	ADDQ AX, R9
+
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+
+	// (acc+first)·H^k
+	VMOVDQU (R10), X0
+	VPSHUFB X12, X0, X0
+	VPXOR   X11, X0, X0
+	VMOVDQU (R8), X14
+	MULPAIR(Y14)
+
+	// last: one block, or two as a pair (H^2, H^1 are the table's last 32 bytes).
+	CMPQ BX, $2
+	JB   shortLast1
+	VMOVDQU (R11), Y0
+	VPSHUFB Y12, Y0, Y0
+	MULPAIR((R9))
+	JMP  shortSrc
+
+shortLast1:
+	VMOVDQU (R11), X0
+	VPSHUFB X12, X0, X0
+	VMOVDQU (R9), X14
+	MULPAIR(Y14)
+
+shortSrc:
+	// src_j·H^(k-1-j), two at a time; the powers follow H^k.
+	ADDQ $16, R8
+
+shortPair:
+	CMPQ    DX, $2
+	JB      shortOdd
+	VMOVDQU (SI), Y0
+	VPSHUFB Y12, Y0, Y0
+	MULPAIR((R8))
+	ADDQ    $32, SI
+	ADDQ    $32, R8
+	SUBQ    $2, DX
+	JMP     shortPair
+
+shortOdd:
+	TESTQ   DX, DX
+	JZ      shortFold
+	VMOVDQU (SI), X0
+	VPSHUFB X12, X0, X0
+	VMOVDQU (R8), X14
+	MULPAIR(Y14)
+
+shortFold:
+	FOLD
 	VPSHUFB X12, X11, X11
 	VMOVDQU X11, (CX)
 	VZEROUPPER
