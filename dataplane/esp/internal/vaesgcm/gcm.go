@@ -237,7 +237,7 @@ func (g *GCM) hash(acc *[16]byte, aad, ct []byte) {
 	binary.BigEndian.PutUint64(last[end:], uint64(len(aad))*8)
 	binary.BigEndian.PutUint64(last[end+8:], uint64(len(ct))*8)
 	m := end/16 + 1
-	if 1+full+m <= 16 { // up to 208 bytes of ct: one reduction (ghashShort)
+	if 1+full+m <= 16 { // up to 224 bytes of ct: one reduction (ghashShort)
 		ghashShort(&g.htab, acc, &first, unsafe.SliceData(ct), full, &last[0], m)
 		return
 	}

@@ -95,7 +95,7 @@ func TestMcGrewVectors(t *testing.T) {
 // of 37, AAD of 0..40 bytes, both key sizes, Seal gives what crypto/cipher's
 // GCM gives, in place and not, and Open inverts it. Lengths cover every
 // path of the assembly: 16-block CTR strides, 2- and 1-block remainders,
-// 8-block GHASH strides and every tail length, and ghashShort (up to 208
+// 8-block GHASH strides and every tail length, and ghashShort (up to 224
 // bytes) for every number of blocks, odd and even, with one and two last
 // blocks, and with a non-zero acc (AAD over 16 bytes).
 func TestAgainstCryptoCipher(t *testing.T) {
