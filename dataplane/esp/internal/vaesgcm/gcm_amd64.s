@@ -332,6 +332,14 @@ ctrWipe:
 	MIDDLE;                  \
 	REDUCE
 
+// GHSTART loads the constants GHASH uses (Y12 = bswap, X13 = gcmPoly) and
+// the running hash from (CX) into X11, byte-reversed; the upper lane is zero.
+#define GHSTART \
+	VMOVDQU bswap<>(SB), Y12;   \
+	VMOVDQU gcmPoly<>(SB), X13; \
+	VMOVDQU (CX), X11;          \
+	VPSHUFB X12, X11, X11
+
 // func ghash(htab *table, acc *[16]byte, first *[16]byte, src *byte, n int, last *byte, m int)
 //
 // Folds into the GHASH value *acc (in the byte order of the standard) the
@@ -349,10 +357,7 @@ TEXT ·ghash(SB), NOSPLIT, $0-56
 	MOVQ src+24(FP), SI
 	MOVQ n+32(FP), DX
 
-	VMOVDQU bswap<>(SB), Y12
-	VMOVDQU gcmPoly<>(SB), X13
-	VMOVDQU (CX), X11
-	VPSHUFB X12, X11, X11 // the upper lane is zero
+	GHSTART
 
 	TESTQ R10, R10
 	JZ    gh16
@@ -473,10 +478,7 @@ TEXT ·ghashShort(SB), NOSPLIT, $0-56
 	MOVQ last+40(FP), R11
 	MOVQ m+48(FP), BX
 
-	VMOVDQU bswap<>(SB), Y12
-	VMOVDQU gcmPoly<>(SB), X13
-	VMOVDQU (CX), X11
-	VPSHUFB X12, X11, X11 // the upper lane is zero
+	GHSTART
 
 	// R8: H^k, at htab+16*(16-k); R9: H^m, where last's powers start.
 	MOVQ $15, R8
