@@ -1,7 +1,15 @@
 package pipeline
 
-// SetPrefetch switches prefetchSA (paired A/B benchmarks).
-func SetPrefetch(on bool) { prefetchOn = on }
+import "math"
+
+// SetPrefetch switches w's prefetchSA on for every batch or off
+// (BenchmarkPipelineMany's paired A/B), as PrefetchMinSAs 0 or negative.
+func SetPrefetch(w *Worker, on bool) {
+	w.prefetchMin = 0
+	if !on {
+		w.prefetchMin = math.MaxInt
+	}
+}
 
 // EncapRoom and TrailerRoom are what the worker asks for writable around a
 // corporate-side frame (encapSpan).

@@ -156,11 +156,10 @@ func benchMany(b *testing.B, dir string, aps, macs, size int, cold bool) {
 	next := 0
 	ab := os.Getenv("TT_AB") != ""
 	var abT [2][]time.Duration
-	defer pipeline.SetPrefetch(true)
 	for i := 0; i < b.N; i += port.BatchSize {
 		v := (i / port.BatchSize) & 1
 		if ab {
-			pipeline.SetPrefetch(v == 1)
+			pipeline.SetPrefetch(r.w, v == 1)
 		}
 		n := min(port.BatchSize, b.N-i)
 		for range n {

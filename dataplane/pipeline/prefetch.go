@@ -10,10 +10,6 @@ import (
 	"github.com/tunterm/tunterm/dataplane/table"
 )
 
-// prefetchOn switches prefetchSA. Only BenchmarkPipelineMany's paired A/B
-// mode (TT_AB=1) turns it off, from the benchmark's one goroutine.
-var prefetchOn = true
-
 // preSA is a frame's SA as found by prefetchSA, and the offset of its ESP
 // header in the frame.
 type preSA struct {

@@ -329,7 +329,7 @@ const headerLen = hdr.EthLen + hdr.IPv6Len + hdr.UDPLen + 8
 // clients in a large table) overlap; then every frame is bridged and
 // accounted for, in order.
 func (w *Worker) processDown(t *table.Tables, in *port.Batch, taps *tapSet) {
-	if prefetchOn && t.SPI.Len() >= w.prefetchMin {
+	if t.SPI.Len() >= w.prefetchMin {
 		w.prefetchSA(t, in)
 	}
 	w.deferBridge = true
